@@ -1,0 +1,2 @@
+//! ovs-driver entry point.
+fn main() {}

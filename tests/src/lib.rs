@@ -1,0 +1,1 @@
+//! Test harness: private OVS, dockerd and driver inside a network namespace.
