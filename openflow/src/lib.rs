@@ -1,0 +1,1 @@
+//! OpenFlow 1.3/1.4 codec and switch connection.
