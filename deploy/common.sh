@@ -1,0 +1,80 @@
+# Shared by install.sh and uninstall.sh (sourced, not run): fixed paths and small helpers.
+# shellcheck shell=bash disable=SC2034
+
+STATE_DIR=/var/lib/ovs-docker
+EMBEDDED_OVS_DIR=$STATE_DIR/ovs
+DRIVER_BIN=/usr/local/bin/ovs-driver
+LIBEXEC_DIR=/usr/local/libexec/ovs-docker
+ENV_FILE=/etc/default/ovs-driver
+UNIT_DIR=/etc/systemd/system
+PLUGIN_NAME=ovs
+PLUGIN_DIR=/run/docker/plugins
+PLUGIN_SOCKET=$PLUGIN_DIR/$PLUGIN_NAME.sock
+SYSTEM_OVS_DIR=/var/run/openvswitch
+DRIVER_PIDFILE=$STATE_DIR/ovs-driver.pid
+DRIVER_LOG=$STATE_DIR/ovs-driver.log
+DOCKERD_PIDFILE=$STATE_DIR/dockerd.pid
+DOCKERD_LOG=$STATE_DIR/dockerd.log
+
+say() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+require_root() {
+    [[ $EUID -eq 0 ]] || die "run this as root (sudo $0)"
+}
+
+# True when systemd manages this machine (the test sd_booted() uses).
+systemd_is_init() {
+    [[ -d /run/systemd/system ]] && [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]]
+}
+
+# Prints the pid from a pid file when it names a live process whose command line mentions $2.
+live_pid() {
+    local pidfile=$1 pattern=$2 pid
+    [[ -s $pidfile ]] || return 1
+    pid=$(<"$pidfile")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" || return 1
+    echo "$pid"
+}
+
+# True while process $1 exists and has not exited (a zombie has).
+process_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
+# Sends SIGTERM to the process in a pid file, waits up to $3 seconds, then SIGKILL.
+stop_pidfile() {
+    local pidfile=$1 pattern=$2 grace=${3:-20} pid
+    if pid=$(live_pid "$pidfile" "$pattern"); then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq $((grace * 10))); do
+            [[ -d /proc/$pid ]] || break
+            sleep 0.1
+        done
+        if [[ -d /proc/$pid ]]; then
+            warn "pid $pid did not stop within ${grace}s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$pidfile"
+}
+
+# Polls a command until it succeeds or $1 seconds pass.
+wait_for() {
+    local seconds=$1
+    shift
+    for _ in $(seq $((seconds * 5))); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    return 1
+}
