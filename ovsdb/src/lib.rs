@@ -6,6 +6,7 @@
 //! - [`remote`]: `unix:`/`tcp:`/`ssl:` remotes and TLS settings.
 //! - [`client`]: [`Client`], a cloneable handle to a background connection task that reconnects,
 //!   with `transact`, monitors and locks.
+//! - [`vswitch`]: typed views of the Open_vSwitch database rows.
 
 pub mod client;
 pub mod codec;
@@ -17,6 +18,7 @@ pub mod remote;
 pub mod rpc;
 pub mod schema;
 pub mod value;
+pub mod vswitch;
 
 pub use client::{Client, ClientOptions, LockEvent, RequestId, TransactOutcome};
 pub use error::{Error, Result};

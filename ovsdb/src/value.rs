@@ -228,6 +228,30 @@ impl Value {
         }
     }
 
+    /// The string-to-integer pairs of a map such as `statistics`; other pairs are skipped.
+    pub fn as_integer_map(&self) -> BTreeMap<String, i64> {
+        self.as_map()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_integer()?)))
+            .collect()
+    }
+
+    /// The string elements of a set.
+    pub fn as_string_set(&self) -> Vec<String> {
+        self.as_set()
+            .into_iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The integer elements of a set.
+    pub fn as_integer_set(&self) -> Vec<i64> {
+        self.as_set()
+            .into_iter()
+            .filter_map(Atom::as_integer)
+            .collect()
+    }
+
     /// The pairs of a map; empty for non-maps.
     pub fn as_map(&self) -> &[(Atom, Atom)] {
         match self {
