@@ -14,3 +14,13 @@ pub use codec::multipart::{MultipartBody, MultipartReply, MultipartRequest};
 pub use codec::oxm::{Field, MacAddr, Match, MatchError, Oxm};
 pub use codec::port::{Port, PortReason, PortStats, PortStatus, SwitchDesc, TableStats};
 pub use codec::{DecodeError, EncodeError, Message, Version};
+
+mod connection;
+mod error;
+mod switch;
+pub mod transport;
+
+pub use codec::{PacketIn, PacketOut, SwitchConfig, SwitchFeatures};
+pub use error::{Error, FlowModFailure};
+pub use switch::{Connection, Event, Options, Switch};
+pub use transport::{Target, TlsFiles};

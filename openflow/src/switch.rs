@@ -1,0 +1,475 @@
+//! [`Switch`]: a cloneable handle to one switch connection, with request/reply helpers for
+//! flows, bundles and statistics.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::codec::error_msg::ErrorMsg;
+use crate::codec::flow::{AggregateStats, FlowFilter, FlowMod, FlowRemoved, FlowStats};
+use crate::codec::multipart::{MultipartBody, MultipartReply, MultipartRequest};
+use crate::codec::port::{Port, PortStats, PortStatus, SwitchDesc, TableStats};
+use crate::codec::{
+    self, BundleAdd, BundleControl, BundleCtrlType, Message, PacketIn, PacketOut, SwitchConfig,
+    SwitchFeatures, Version, BUNDLE_ATOMIC, BUNDLE_ORDERED,
+};
+use crate::connection::{self, Pending, Shared};
+use crate::error::FlowModFailure;
+use crate::transport::{Target, TlsFiles};
+use crate::{port, Error};
+
+/// Connection settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Versions offered in the hello; the highest common one is used.
+    pub versions: Vec<Version>,
+    /// Bound on each request (including large batches and bundle commits).
+    pub request_timeout: Duration,
+    /// Idle time before we send an echo request, and the time we wait for its reply
+    /// before reconnecting.
+    pub echo_interval: Duration,
+    pub connect_timeout: Duration,
+    /// First reconnect delay; doubles after each failure up to `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Certificates for `ssl:` targets.
+    pub tls: Option<TlsFiles>,
+    /// Capacity of the event broadcast channel (slow subscribers lag and skip events).
+    pub event_capacity: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            versions: vec![Version::V1_3, Version::V1_4],
+            request_timeout: Duration::from_secs(30),
+            echo_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            tls: None,
+            event_capacity: 1024,
+        }
+    }
+}
+
+/// Asynchronous messages and connection changes, delivered to [`Switch::subscribe`]rs.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Connected(Version),
+    /// The connection dropped (or an attempt failed); a reconnect follows.
+    Disconnected(String),
+    PacketIn(Box<PacketIn>),
+    FlowRemoved(Box<FlowRemoved>),
+    PortStatus(Box<PortStatus>),
+    /// An error whose xid matches no outstanding request.
+    Error { xid: u32, error: ErrorMsg },
+    /// Any other message not matched to a request.
+    Other { xid: u32, message: Box<Message> },
+}
+
+/// Closes the connection task when the last handle is dropped.
+struct Owner {
+    shared: Arc<Shared>,
+    _shutdown: watch::Sender<()>,
+}
+
+/// A handle to one switch. Cheap to clone and usable from many tasks at once; one
+/// background task per switch owns the socket and reconnects as needed.
+#[derive(Clone)]
+pub struct Switch {
+    owner: Arc<Owner>,
+}
+
+/// Alias: the same handle seen as a connection.
+pub type Connection = Switch;
+
+impl std::fmt::Debug for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switch")
+            .field("target", &self.shared().target.to_string())
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl Switch {
+    /// Starts connecting to `target` (ovs-ofctl syntax, e.g. `unix:/run/openvswitch/br0.mgmt`)
+    /// in the background and returns at once. Must be called inside a tokio runtime.
+    pub fn connect(target: &str, options: Options) -> Result<Switch, Error> {
+        Self::connect_target(Target::parse(target)?, options)
+    }
+
+    /// Like [`Switch::connect`] with a parsed target.
+    pub fn connect_target(target: Target, options: Options) -> Result<Switch, Error> {
+        let tls = match (&target, &options.tls) {
+            (Target::Ssl { .. }, Some(files)) => Some(crate::transport::client_config(files)?),
+            (Target::Ssl { .. }, None) => {
+                return Err(Error::Tls("ssl: target needs Options::tls".into()));
+            }
+            _ => None,
+        };
+        let shared = Arc::new(Shared::new(target, options));
+        let (shutdown_tx, shutdown_rx) = watch::channel(());
+        tokio::spawn(connection::run(shared.clone(), tls, shutdown_rx));
+        Ok(Switch { owner: Arc::new(Owner { shared, _shutdown: shutdown_tx }) })
+    }
+
+    /// Connects and waits until the handshake is done (or `options.connect_timeout` passes).
+    pub async fn connect_and_wait(target: &str, options: Options) -> Result<Switch, Error> {
+        let timeout = options.connect_timeout;
+        let switch = Self::connect(target, options)?;
+        switch.wait_connected(timeout).await?;
+        Ok(switch)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.owner.shared
+    }
+
+    /// The target this handle connects to.
+    pub fn target(&self) -> String {
+        self.shared().target.to_string()
+    }
+
+    /// The negotiated version while connected.
+    pub fn version(&self) -> Option<Version> {
+        *self.shared().connected.borrow()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.version().is_some()
+    }
+
+    /// Waits until connected; returns the negotiated version.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<Version, Error> {
+        let mut rx = self.shared().connected.subscribe();
+        let wait = async move { rx.wait_for(Option::is_some).await.map(|v| *v) };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(v)) => Ok(v.unwrap_or(Version::V1_3)),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(self.not_connected()),
+        }
+    }
+
+    /// Subscribes to packet-ins, port status, flow removed and connection events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared().events.subscribe()
+    }
+
+    fn not_connected(&self) -> Error {
+        let reason = self.shared().lock().last_error.clone();
+        Error::NotConnected { target: self.target(), reason }
+    }
+
+    /// Encodes messages (one xid each, starting at a fresh xid), registers the pending
+    /// entries built by `register` and queues the bytes as one write.
+    fn submit(
+        &self,
+        messages: &[Message],
+        register: impl FnOnce(u32, &mut dyn FnMut(u32, Pending)),
+    ) -> Result<(u32, Version), Error> {
+        let shared = self.shared();
+        let (version, generation) = {
+            let state = shared.lock();
+            let live = state.live.as_ref().ok_or_else(|| {
+                Error::NotConnected { target: shared.target.to_string(), reason: state.last_error.clone() }
+            })?;
+            (live.version, live.generation)
+        };
+        let count = u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
+        let first = shared.xids(count.max(1));
+        let mut bytes = Vec::with_capacity(messages.len() * 128);
+        for (i, m) in messages.iter().enumerate() {
+            codec::encode(version, first.wrapping_add(i as u32), m, &mut bytes)?;
+        }
+        let mut state = shared.lock();
+        let live = match &state.live {
+            Some(live) if live.generation == generation => live,
+            _ => return Err(self.not_connected_locked(&state.last_error)),
+        };
+        let tx = live.tx.clone();
+        let mut insert = |xid, p| {
+            state.pending.insert(xid, p);
+        };
+        register(first, &mut insert);
+        if tx.send(bytes).is_err() {
+            return Err(self.not_connected_locked("connection closing"));
+        }
+        Ok((first, version))
+    }
+
+    fn not_connected_locked(&self, reason: &str) -> Error {
+        Error::NotConnected { target: self.target(), reason: reason.to_string() }
+    }
+
+    fn forget(&self, first: u32, count: u32) {
+        let mut state = self.shared().lock();
+        for i in 0..count {
+            state.pending.remove(&first.wrapping_add(i));
+        }
+    }
+
+    async fn await_reply<T>(
+        &self,
+        rx: oneshot::Receiver<Result<T, Error>>,
+        first: u32,
+        count: u32,
+    ) -> Result<T, Error> {
+        let timeout = self.shared().options.request_timeout;
+        let result = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Timeout(timeout)),
+        };
+        self.forget(first, count);
+        result
+    }
+
+    /// Sends a request and waits for its single reply (an error reply becomes
+    /// [`Error::Switch`]). Not for multipart requests; see [`Switch::multipart`].
+    pub async fn request(&self, message: Message) -> Result<Message, Error> {
+        let (tx, rx) = oneshot::channel();
+        let (xid, _) = self.submit(std::slice::from_ref(&message), |first, insert| {
+            insert(first, Pending::Reply(tx))
+        })?;
+        self.await_reply(rx, xid, 1).await
+    }
+
+    /// Sends a message that has no reply. Errors for it arrive as [`Event::Error`].
+    pub fn send(&self, message: Message) -> Result<u32, Error> {
+        Ok(self.submit(std::slice::from_ref(&message), |_, _| {})?.0)
+    }
+
+    /// Sends a multipart request and returns the reassembled reply.
+    pub async fn multipart(&self, request: MultipartRequest) -> Result<MultipartBody, Error> {
+        let (tx, rx) = oneshot::channel::<Result<MultipartReply, Error>>();
+        let (xid, _) = self.submit(&[Message::MultipartRequest(request)], |first, insert| {
+            insert(first, Pending::Multipart { merged: None, tx })
+        })?;
+        Ok(self.await_reply(rx, xid, 1).await?.body)
+    }
+
+    /// Round trip of an echo request.
+    pub async fn echo(&self) -> Result<Duration, Error> {
+        let start = tokio::time::Instant::now();
+        match self.request(Message::EchoRequest(Vec::new())).await? {
+            Message::EchoReply(_) => Ok(start.elapsed()),
+            other => Err(Error::UnexpectedReply(other.name())),
+        }
+    }
+
+    /// Waits until the switch has processed everything sent before.
+    pub async fn barrier(&self) -> Result<(), Error> {
+        match self.request(Message::BarrierRequest).await? {
+            Message::BarrierReply => Ok(()),
+            other => Err(Error::UnexpectedReply(other.name())),
+        }
+    }
+
+    pub async fn features(&self) -> Result<SwitchFeatures, Error> {
+        match self.request(Message::FeaturesRequest).await? {
+            Message::FeaturesReply(f) => Ok(f),
+            other => Err(Error::UnexpectedReply(other.name())),
+        }
+    }
+
+    pub async fn get_config(&self) -> Result<SwitchConfig, Error> {
+        match self.request(Message::GetConfigRequest).await? {
+            Message::GetConfigReply(c) => Ok(c),
+            other => Err(Error::UnexpectedReply(other.name())),
+        }
+    }
+
+    /// Sets the switch configuration and waits for a barrier (so errors are reported).
+    pub async fn set_config(&self, config: SwitchConfig) -> Result<(), Error> {
+        self.send_batch(vec![Message::SetConfig(config)]).await.map_err(first_failure)
+    }
+
+    /// Sends a packet out and waits for a barrier (so errors are reported).
+    pub async fn packet_out(&self, packet: PacketOut) -> Result<(), Error> {
+        self.send_batch(vec![Message::PacketOut(packet)]).await.map_err(first_failure)
+    }
+
+    /// Sends messages without replies followed by one barrier, all in one write, and
+    /// returns the errors the switch reported for them.
+    async fn send_batch(&self, mut messages: Vec<Message>) -> Result<(), Error> {
+        let n = u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
+        messages.push(Message::BarrierRequest);
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = oneshot::channel();
+        let (first, _) = self.submit(&messages, |first, insert| {
+            for i in 0..n {
+                insert(first.wrapping_add(i), Pending::ErrorsOnly(errors.clone()));
+            }
+            insert(first.wrapping_add(n), Pending::Reply(tx));
+        })?;
+        let reply = self.await_reply(rx, first, n + 1).await?;
+        if !matches!(reply, Message::BarrierReply) {
+            return Err(Error::UnexpectedReply(reply.name()));
+        }
+        let failures = collect_failures(&errors, first);
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::FlowMods { failures })
+        }
+    }
+
+    /// Sends flow_mods followed by a barrier, batched into as few writes as possible.
+    /// Not atomic: on [`Error::FlowMods`] the listed flow_mods failed and the rest applied.
+    pub async fn send_flow_mods(&self, flow_mods: Vec<FlowMod>) -> Result<(), Error> {
+        self.send_batch(flow_mods.into_iter().map(Message::FlowMod).collect()).await
+    }
+
+    /// Applies flow_mods atomically in a bundle (OpenFlow 1.4 bundles, or the OVS/ONF
+    /// extension on OpenFlow 1.3): open, add each, commit. If the switch rejects any of
+    /// them nothing is applied, the bundle is discarded and [`Error::Bundle`] is returned.
+    pub async fn bundle(&self, flow_mods: Vec<FlowMod>) -> Result<(), Error> {
+        let bundle_id = self.shared().next_bundle_id.fetch_add(1, Ordering::Relaxed);
+        let flags = BUNDLE_ATOMIC | BUNDLE_ORDERED;
+        let control = |ctrl_type| {
+            Message::BundleControl(BundleControl {
+                bundle_id,
+                ctrl_type,
+                flags,
+                properties: Vec::new(),
+            })
+        };
+        self.bundle_control(control(BundleCtrlType::OpenRequest), BundleCtrlType::OpenReply)
+            .await?;
+        let n = flow_mods.len();
+        let adds: Vec<Message> = flow_mods
+            .into_iter()
+            .map(|f| {
+                Message::BundleAdd(BundleAdd { bundle_id, flags, message: Box::new(Message::FlowMod(f)) })
+            })
+            .collect();
+        // Errors in bundled messages found when they are added would not stop a commit, so
+        // wait for them (barrier) before committing.
+        let added = self.send_batch(adds).await;
+        let result = match added {
+            Ok(()) => {
+                let commit = self
+                    .bundle_control(control(BundleCtrlType::CommitRequest), BundleCtrlType::CommitReply)
+                    .await;
+                match commit {
+                    Ok(()) => return Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let _ = self
+            .bundle_control(control(BundleCtrlType::DiscardRequest), BundleCtrlType::DiscardReply)
+            .await;
+        let _ = n;
+        Err(match result {
+            Err(Error::FlowMods { failures }) => {
+                let error = failures[0].error.clone();
+                Error::Bundle { error, failures }
+            }
+            Err(Error::Bundle { error, failures }) => Error::Bundle { error, failures },
+            Err(e) => e,
+            Ok(()) => Error::UnexpectedReply("bundle"),
+        })
+    }
+
+    async fn bundle_control(&self, message: Message, expect: BundleCtrlType) -> Result<(), Error> {
+        let Message::BundleControl(ctrl) = &message else {
+            return Err(Error::UnexpectedReply("bundle control"));
+        };
+        let bundle_id = ctrl.bundle_id;
+        let (tx, rx) = oneshot::channel();
+        let (first, _) = self.submit(std::slice::from_ref(&message), |first, insert| {
+            insert(first, Pending::Reply(tx))
+        })?;
+        match self.await_reply(rx, first, 1).await {
+            Ok(Message::BundleControl(reply))
+                if reply.ctrl_type == expect && reply.bundle_id == bundle_id =>
+            {
+                Ok(())
+            }
+            Ok(other) => Err(Error::UnexpectedReply(other.name())),
+            Err(Error::Switch(error)) if error.is_bundle_error() => {
+                Err(Error::Bundle { error, failures: Vec::new() })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Flow statistics for the flows matching `filter`.
+    pub async fn flow_stats(&self, filter: FlowFilter) -> Result<Vec<FlowStats>, Error> {
+        match self.multipart(MultipartRequest::Flow(filter)).await? {
+            MultipartBody::Flow(v) => Ok(v),
+            _ => Err(Error::UnexpectedReply("multipart reply of another type")),
+        }
+    }
+
+    /// Packet, byte and flow counts over the flows matching `filter`.
+    pub async fn aggregate(&self, filter: FlowFilter) -> Result<AggregateStats, Error> {
+        match self.multipart(MultipartRequest::Aggregate(filter)).await? {
+            MultipartBody::Aggregate(a) => Ok(a),
+            _ => Err(Error::UnexpectedReply("multipart reply of another type")),
+        }
+    }
+
+    /// Counters of every port.
+    pub async fn port_stats(&self) -> Result<Vec<PortStats>, Error> {
+        self.port_stats_for(port::ANY).await
+    }
+
+    /// Counters of one port (`port::ANY` for all).
+    pub async fn port_stats_for(&self, port_no: u32) -> Result<Vec<PortStats>, Error> {
+        match self.multipart(MultipartRequest::PortStats(port_no)).await? {
+            MultipartBody::PortStats(v) => Ok(v),
+            _ => Err(Error::UnexpectedReply("multipart reply of another type")),
+        }
+    }
+
+    /// Descriptions of every port.
+    pub async fn port_desc(&self) -> Result<Vec<Port>, Error> {
+        match self.multipart(MultipartRequest::PortDesc).await? {
+            MultipartBody::PortDesc(v) => Ok(v),
+            _ => Err(Error::UnexpectedReply("multipart reply of another type")),
+        }
+    }
+
+    /// Per-table counters.
+    pub async fn table_stats(&self) -> Result<Vec<TableStats>, Error> {
+        match self.multipart(MultipartRequest::Table).await? {
+            MultipartBody::Table(v) => Ok(v),
+            _ => Err(Error::UnexpectedReply("multipart reply of another type")),
+        }
+    }
+
+    /// Manufacturer, software and datapath description.
+    pub async fn desc(&self) -> Result<SwitchDesc, Error> {
+        match self.multipart(MultipartRequest::Desc).await? {
+            MultipartBody::Desc(d) => Ok(d),
+            _ => Err(Error::UnexpectedReply("multipart reply of another type")),
+        }
+    }
+}
+
+fn collect_failures(errors: &Mutex<Vec<(u32, ErrorMsg)>>, first: u32) -> Vec<FlowModFailure> {
+    let mut failures: Vec<FlowModFailure> = errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+        .map(|(xid, error)| FlowModFailure { index: xid.wrapping_sub(first) as usize, error })
+        .collect();
+    failures.sort_by_key(|f| f.index);
+    failures
+}
+
+fn first_failure(e: Error) -> Error {
+    match e {
+        Error::FlowMods { mut failures } if !failures.is_empty() => {
+            Error::Switch(failures.swap_remove(0).error)
+        }
+        e => e,
+    }
+}
