@@ -15,7 +15,7 @@ pub const DEFAULT_MTU: u32 = 1500;
 
 /// The operations of [`Links`], by the names used in [`FakeLinks::calls`] and
 /// [`FakeLinks::fail_next`].
-pub const OPERATIONS: [&str; 7] = [
+pub const OPERATIONS: [&str; 8] = [
     "create_veth",
     "delete",
     "exists",
@@ -23,6 +23,7 @@ pub const OPERATIONS: [&str; 7] = [
     "set_up",
     "set_mtu",
     "add_address",
+    "delete_address",
 ];
 
 /// One fake link.
@@ -48,7 +49,7 @@ struct State {
 /// A recording fake of the host's links. Every trait call appends one line to [`calls`] before it
 /// runs, failed ones included, formatted as the operation name followed by its arguments:
 /// `create_veth HOST PEER mtu=1400|- mac=02:..|-`, `delete NAME`, `exists NAME`, `mac NAME`,
-/// `set_up NAME`, `set_mtu NAME MTU`, `add_address NAME CIDR`.
+/// `set_up NAME`, `set_mtu NAME MTU`, `add_address NAME CIDR`, `delete_address NAME CIDR`.
 ///
 /// [`calls`]: FakeLinks::calls
 #[derive(Default)]
@@ -252,6 +253,17 @@ impl Links for FakeLinks {
         }
         Ok(())
     }
+
+    async fn delete_address(&self, name: &str, address: IpNet) -> Result<(), LinkError> {
+        let mut state = self.begin("delete_address", format!("delete_address {name} {address}"))?;
+        let link = state.link_mut(name)?;
+        let before = link.addresses.len();
+        link.addresses.retain(|a| *a != address);
+        if link.addresses.len() == before {
+            return Err(LinkError::NotFound(format!("{address} on {name}")));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +417,23 @@ mod tests {
             );
             links.clear_calls();
             assert!(links.calls().is_empty());
+
+            links
+                .delete_address("br-0123456789ab", gateway)
+                .await
+                .unwrap();
+            assert_eq!(links.link("br-0123456789ab").unwrap().addresses, vec![v6]);
+            assert!(matches!(
+                links.delete_address("br-0123456789ab", gateway).await,
+                Err(LinkError::NotFound(_))
+            ));
+            assert!(matches!(
+                links.delete_address("nosuch", gateway).await,
+                Err(LinkError::NotFound(_))
+            ));
+            links.fail_next("delete_address");
+            assert!(links.delete_address("br-0123456789ab", v6).await.is_err());
+            assert_eq!(links.link("br-0123456789ab").unwrap().addresses, vec![v6]);
         });
     }
 

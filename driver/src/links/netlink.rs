@@ -175,6 +175,27 @@ impl Links for NetlinkLinks {
             Err(e) => Err(e),
         }
     }
+
+    async fn delete_address(&self, name: &str, address: IpNet) -> Result<(), LinkError> {
+        let index = self.index(name).await?;
+        let mut found = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(address.addr())
+            .set_prefix_length_filter(address.prefix_len())
+            .execute();
+        let Some(message) = found.try_next().await.map_err(|e| to_link_error(name, e))? else {
+            return Err(LinkError::NotFound(format!("{address} on {name}")));
+        };
+        self.handle
+            .address()
+            .del(message)
+            .execute()
+            .await
+            .map_err(|e| to_link_error(name, e))
+    }
 }
 
 /// Maps the kernel's errno to the variants callers act on; everything else keeps its message.
@@ -292,6 +313,15 @@ mod tests {
             present.sort();
             assert_eq!(present, vec![address, v6], "each address once");
 
+            links.delete_address("ovstest0", address).await.unwrap();
+            let mut present = links.addresses("ovstest0").await;
+            present.retain(|a| *a == address || *a == v6);
+            assert_eq!(present, vec![v6]);
+            assert!(matches!(
+                links.delete_address("ovstest0", address).await,
+                Err(LinkError::NotFound(_))
+            ));
+
             links.delete("ovctest0").await.unwrap();
             assert!(!links.exists("ovstest0").await.unwrap(), "both ends go");
             assert!(!links.exists("ovctest0").await.unwrap());
@@ -361,6 +391,10 @@ mod tests {
             ));
             assert!(matches!(
                 links.add_address("nosuch", address).await,
+                Err(LinkError::NotFound(_))
+            ));
+            assert!(matches!(
+                links.delete_address("nosuch", address).await,
                 Err(LinkError::NotFound(_))
             ));
         });
