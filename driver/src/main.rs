@@ -1,2 +1,141 @@
-//! ovs-driver entry point.
-fn main() {}
+//! `ovs-driver`: serves the Docker remote network driver protocol on a unix socket and turns
+//! networks into Open vSwitch bridges.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use ovs_driver::driver::{Driver, DriverConfig};
+use ovs_driver::links::netlink::NetlinkLinks;
+use ovs_driver::switch::ovsdb::OvsdbSwitch;
+use ovs_driver::{plugin_socket, server};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Which datapath new bridges use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Datapath {
+    /// `system` when the openvswitch kernel module is loaded, else `netdev`.
+    Auto,
+    /// The kernel datapath.
+    System,
+    /// The userspace datapath of ovs-vswitchd.
+    Netdev,
+}
+
+/// Docker network driver for Open vSwitch.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// OVSDB remote: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT.
+    #[arg(
+        long,
+        env = "OVS_DRIVER_OVSDB",
+        default_value = "unix:/var/run/openvswitch/db.sock"
+    )]
+    ovsdb: String,
+    /// Directory of ovs-vswitchd's run-time files (OpenFlow <bridge>.mgmt sockets).
+    #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch")]
+    ovs_rundir: PathBuf,
+    /// Name Docker knows the driver by (`docker network create -d NAME`).
+    #[arg(long, env = "OVS_DRIVER_PLUGIN_NAME", default_value = "ovs")]
+    plugin_name: String,
+    /// Directory Docker scans for plugin sockets.
+    #[arg(
+        long,
+        env = "OVS_DRIVER_PLUGIN_DIR",
+        default_value = "/run/docker/plugins"
+    )]
+    plugin_dir: PathBuf,
+    /// Datapath of the bridges the driver creates.
+    #[arg(long, env = "OVS_DRIVER_DATAPATH", value_enum, default_value_t = Datapath::Auto)]
+    datapath: Datapath,
+    /// Private key for ssl: OVSDB remotes (PEM).
+    #[arg(long, env = "OVS_DRIVER_SSL_KEY")]
+    ssl_private_key: Option<PathBuf>,
+    /// Certificate for ssl: OVSDB remotes (PEM).
+    #[arg(long, env = "OVS_DRIVER_SSL_CERT")]
+    ssl_certificate: Option<PathBuf>,
+    /// CA certificate for ssl: OVSDB remotes (PEM).
+    #[arg(long, env = "OVS_DRIVER_SSL_CA")]
+    ssl_ca_cert: Option<PathBuf>,
+}
+
+fn datapath_type(datapath: Datapath) -> &'static str {
+    match datapath {
+        Datapath::System => "system",
+        Datapath::Netdev => "netdev",
+        Datapath::Auto if std::path::Path::new("/sys/module/openvswitch").exists() => "system",
+        Datapath::Auto => "netdev",
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    if !ovs_driver::options::is_valid_interface_name(&cli.plugin_name) {
+        anyhow::bail!(
+            "--plugin-name {:?}: use letters, digits, _ . - (at most 15)",
+            cli.plugin_name
+        );
+    }
+
+    let remote = ovsdb::remote::Remote::parse(&cli.ovsdb).context("--ovsdb")?;
+    let tls = match (&cli.ssl_private_key, &cli.ssl_certificate, &cli.ssl_ca_cert) {
+        (Some(key), Some(cert), Some(ca)) => Some(ovsdb::remote::TlsConfig {
+            private_key: key.clone(),
+            certificate: cert.clone(),
+            ca_cert: ca.clone(),
+        }),
+        (None, None, None) => None,
+        _ => anyhow::bail!(
+            "ssl: remotes need --ssl-private-key, --ssl-certificate and --ssl-ca-cert"
+        ),
+    };
+    let options = ovsdb::client::ClientOptions {
+        request_timeout: Duration::from_secs(3),
+        tls,
+        ..Default::default()
+    };
+    let client = ovsdb::client::Client::start(remote, options);
+    let links = NetlinkLinks::new().context("opening rtnetlink")?;
+    let datapath_type = datapath_type(cli.datapath).to_string();
+    tracing::info!(
+        ovsdb = cli.ovsdb,
+        rundir = %cli.ovs_rundir.display(),
+        datapath_type,
+        "starting"
+    );
+    let driver = Arc::new(Driver::new(
+        Arc::new(OvsdbSwitch::new(client)),
+        Arc::new(links),
+        DriverConfig {
+            datapath_type,
+            ..Default::default()
+        },
+    ));
+
+    let (listener, socket_path) = plugin_socket::bind(&cli.plugin_dir, &cli.plugin_name)?;
+    tracing::info!(socket = %socket_path.display(), "serving Docker plugin requests");
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    server::serve(listener, driver, shutdown).await;
+    if let Err(err) = std::fs::remove_file(&socket_path) {
+        tracing::warn!(%err, "could not remove {}", socket_path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,433 @@
+//! Unit tests of the domain logic against the fake switch and fake links.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::links::fake::FakeLinks;
+use crate::switch::fake::FakeSwitch;
+use crate::switch::keys;
+use crate::wire::EndpointInterface;
+
+const NET: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const NET2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const EP: &str = "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000000";
+const EP2: &str = "bbbbbbbbbbbb0000000000000000000000000000000000000000000000000000";
+/// Same first 12 digits as `EP`: same port name, different endpoint.
+const EP_TWIN: &str = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";
+
+struct Fixture {
+    switch: Arc<FakeSwitch>,
+    links: Arc<FakeLinks>,
+    driver: Driver,
+}
+
+fn fixture() -> Fixture {
+    let switch = Arc::new(FakeSwitch::new());
+    let links = Arc::new(FakeLinks::new());
+    let driver = Driver::new(
+        switch.clone(),
+        links.clone(),
+        DriverConfig {
+            datapath_type: "netdev".into(),
+            bridge_link_wait: Duration::from_millis(200),
+        },
+    );
+    Fixture {
+        switch,
+        links,
+        driver,
+    }
+}
+
+fn create_request(id: &str, generic: serde_json::Value) -> CreateNetworkRequest {
+    let mut options = BTreeMap::new();
+    options.insert(options::GENERIC_OPTIONS_KEY.to_string(), generic);
+    CreateNetworkRequest {
+        network_id: id.into(),
+        options,
+        ipv4_data: vec![IpamData {
+            pool: "10.20.0.0/24".into(),
+            gateway: "10.20.0.1/24".into(),
+            ..Default::default()
+        }],
+        ipv6_data: vec![],
+    }
+}
+
+fn endpoint_request(net: &str, ep: &str, mac: &str) -> CreateEndpointRequest {
+    CreateEndpointRequest {
+        network_id: net.into(),
+        endpoint_id: ep.into(),
+        options: BTreeMap::new(),
+        interface: EndpointInterface {
+            address: "10.20.0.2/24".into(),
+            address_ipv6: String::new(),
+            mac_address: mac.into(),
+        },
+    }
+}
+
+fn ep_req(net: &str, ep: &str) -> EndpointRequest {
+    EndpointRequest {
+        network_id: net.into(),
+        endpoint_id: ep.into(),
+    }
+}
+
+impl Fixture {
+    /// Creates network `NET` as ovs-vswitchd would let it happen: the bridge's internal
+    /// interface appears.
+    async fn network(&self, generic: serde_json::Value) {
+        let bridge = generic
+            .get("ovs.bridge")
+            .and_then(|b| b.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| "br-111111111111".into());
+        let _ = self.links.add_link(&bridge);
+        self.driver
+            .create_network(create_request(NET, generic))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn create_network_records_bridge_and_configures_gateway() {
+    let f = fixture();
+    f.network(json!({"ovs.mtu": "1400"})).await;
+    let bridges = f.switch.bridges();
+    let bridge = &bridges["br-111111111111"];
+    assert_eq!(bridge.datapath_type, "netdev");
+    assert_eq!(bridge.external_ids[keys::NETWORK_ID], NET);
+    assert_eq!(bridge.external_ids[keys::GATEWAYS], "10.20.0.1/24");
+    assert_eq!(bridge.external_ids[keys::OWNED], "true");
+    let link = f.links.link("br-111111111111").unwrap();
+    assert!(link.up);
+    assert_eq!(link.mtu, 1400);
+    assert_eq!(link.addresses, vec!["10.20.0.1/24".parse().unwrap()]);
+}
+
+#[tokio::test]
+async fn repeated_create_network_is_idempotent_and_conflicts_are_refused() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_network(create_request(NET, json!({})))
+        .await
+        .unwrap();
+    let err = f
+        .driver
+        .create_network(create_request(NET, json!({"ovs.mtu": "1300"})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("other settings"), "{err}");
+    // Another network may not take the same bridge.
+    let err = f
+        .driver
+        .create_network(create_request(
+            NET2,
+            json!({"ovs.bridge": "br-111111111111"}),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already carries"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_options_are_refused_before_anything_changes() {
+    let f = fixture();
+    let err = f
+        .driver
+        .create_network(create_request(
+            NET,
+            json!({"ovs.vlan": "5000", "ovs.uplink": "x"}),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ovs.vlan"));
+    let err = f
+        .driver
+        .create_network(create_request(NET, json!({"ovs.uplink": "nope0"})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ovs.uplink"), "{err}");
+    assert!(f.switch.bridges().is_empty());
+    assert!(!f
+        .switch
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("create_network")));
+}
+
+#[tokio::test]
+async fn missing_bridge_interface_rolls_back_the_network() {
+    let f = fixture();
+    // No internal interface ever appears (ovs-vswitchd down).
+    let err = f
+        .driver
+        .create_network(create_request(NET, json!({})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ovs-vswitchd"), "{err}");
+    assert!(f.switch.bridges().is_empty());
+}
+
+#[tokio::test]
+async fn existing_bridge_is_adopted_and_kept_on_delete() {
+    let f = fixture();
+    f.switch.add_foreign_bridge("br-ops");
+    f.links.add_link("eth9").unwrap();
+    f.network(json!({"ovs.bridge": "br-ops", "ovs.uplink": "eth9", "ovs.vlan": "42"}))
+        .await;
+    let bridge = &f.switch.bridges()["br-ops"];
+    assert_eq!(bridge.external_ids[keys::OWNED], "false");
+    assert_eq!(bridge.ports["eth9"].tag, Some(42));
+    f.driver
+        .delete_network(NetworkRequest {
+            network_id: NET.into(),
+        })
+        .await
+        .unwrap();
+    let bridges = f.switch.bridges();
+    let bridge = &bridges["br-ops"];
+    assert!(bridge.external_ids.is_empty());
+    assert!(bridge.ports.is_empty());
+    assert!(f.links.link("br-ops").unwrap().addresses.is_empty());
+}
+
+#[tokio::test]
+async fn endpoint_lifecycle() {
+    let f = fixture();
+    f.network(json!({"ovs.mtu": "1400"})).await;
+    let response = f
+        .driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    let mac = response.interface.unwrap().mac_address;
+    assert_eq!(mac, "02:aa:aa:aa:aa:aa");
+    let host = f.links.link("ovsaaaaaaaaaaaa").unwrap();
+    assert_eq!(host.peer.as_deref(), Some("ovcaaaaaaaaaaaa"));
+    assert_eq!(host.mtu, 1400);
+    let peer = f.links.link("ovcaaaaaaaaaaaa").unwrap();
+    assert_eq!(crate::naming::Mac(peer.mac).to_string(), mac);
+    let port = &f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"];
+    assert_eq!(port.external_ids[keys::IFACE_ID], EP);
+    assert_eq!(port.external_ids[keys::ATTACHED_MAC], mac);
+    assert_eq!(port.external_ids[keys::ADDRESSES], "10.20.0.2/24");
+
+    let join = f
+        .driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: EP.into(),
+            sandbox_key: "/var/run/docker/netns/abc".into(),
+            options: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(join.interface_name.src_name, "ovcaaaaaaaaaaaa");
+    assert_eq!(join.interface_name.dst_prefix, "eth");
+    assert_eq!(join.gateway, "10.20.0.1");
+    let port = &f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"];
+    assert_eq!(
+        port.external_ids[keys::SANDBOX],
+        "/var/run/docker/netns/abc"
+    );
+
+    let info = f.driver.endpoint_oper_info(ep_req(NET, EP)).await.unwrap();
+    assert_eq!(info.value["port"], json!("ovsaaaaaaaaaaaa"));
+    assert_eq!(info.value["ofport"], json!(1));
+
+    f.driver.leave(ep_req(NET, EP)).await.unwrap();
+    let port = &f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"];
+    assert!(!port.external_ids.contains_key(keys::SANDBOX));
+
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+    assert!(f.links.link("ovcaaaaaaaaaaaa").is_none());
+    // Deleting again is fine.
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+}
+
+#[tokio::test]
+async fn given_mac_is_used_and_not_returned() {
+    let f = fixture();
+    f.network(json!({})).await;
+    let response = f
+        .driver
+        .create_endpoint(endpoint_request(NET, EP, "02:42:0a:14:00:02"))
+        .await
+        .unwrap();
+    assert!(response.interface.is_none());
+    let peer = f.links.link("ovcaaaaaaaaaaaa").unwrap();
+    assert_eq!(
+        crate::naming::Mac(peer.mac).to_string(),
+        "02:42:0a:14:00:02"
+    );
+}
+
+#[tokio::test]
+async fn failed_port_insert_removes_the_veth() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.switch
+        .fail("add_endpoint", SwitchError::Unavailable("down".into()));
+    let err = f
+        .driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("ovsdb-server unavailable"),
+        "{err}"
+    );
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+}
+
+#[tokio::test]
+async fn leftover_veth_from_a_crash_is_replaced() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.links
+        .create_veth("ovsaaaaaaaaaaaa", "ovcaaaaaaaaaaaa", None, None)
+        .await
+        .unwrap();
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    assert!(f.switch.bridges()["br-111111111111"]
+        .ports
+        .contains_key("ovsaaaaaaaaaaaa"));
+}
+
+#[tokio::test]
+async fn ids_sharing_a_prefix_never_touch_each_other() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    // Same port name, different endpoint: refused, and deleting it leaves EP alone.
+    let err = f
+        .driver
+        .create_endpoint(endpoint_request(NET, EP_TWIN, ""))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already belongs"), "{err}");
+    f.driver
+        .delete_endpoint(ep_req(NET, EP_TWIN))
+        .await
+        .unwrap();
+    assert!(f.switch.bridges()["br-111111111111"]
+        .ports
+        .contains_key("ovsaaaaaaaaaaaa"));
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_some());
+    assert!(f
+        .driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: EP_TWIN.into(),
+            ..Default::default()
+        })
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn unknown_ids_are_clear_errors() {
+    let f = fixture();
+    let err = f
+        .driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+    let err = f.driver.leave(ep_req(NET, EP2)).await.unwrap_err();
+    assert!(err.to_string().contains("not found"));
+    let err = f
+        .driver
+        .create_endpoint(endpoint_request("", EP, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "missing NetworkID");
+    let err = f
+        .driver
+        .create_endpoint(endpoint_request(NET, "../../x", ""))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("EndpointID"));
+    // Deleting what does not exist is done.
+    f.driver
+        .delete_network(NetworkRequest {
+            network_id: NET.into(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn delete_network_removes_leftover_endpoints_and_bridge() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    f.driver
+        .delete_network(NetworkRequest {
+            network_id: NET.into(),
+        })
+        .await
+        .unwrap();
+    assert!(f.switch.bridges().is_empty());
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+}
+
+#[tokio::test]
+async fn internal_network_has_no_gateway() {
+    let f = fixture();
+    let mut request = create_request(NET, json!({}));
+    request
+        .options
+        .insert(options::INTERNAL_KEY.to_string(), json!(true));
+    f.driver.create_network(request).await.unwrap();
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    let join = f
+        .driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: EP.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(join.gateway, "");
+    assert!(join.disable_gateway_service);
+}
+
+#[tokio::test]
+async fn switch_outage_is_reported() {
+    let f = fixture();
+    f.switch.fail(
+        "*",
+        SwitchError::Unavailable("cannot reach ovsdb-server".into()),
+    );
+    let err = f
+        .driver
+        .create_network(create_request(NET, json!({})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ovsdb-server"), "{err}");
+    assert!(!err.is_client_error());
+}
