@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::connection::{self, Command, Status};
 use crate::error::{Error, Result};
 use crate::monitor::{
-    column_kinds, Monitor, MonitorKind, MonitorRequest, MonitorState, TableUpdates,
+    monitored_columns, Monitor, MonitorKind, MonitorRequest, MonitorState, TableUpdates,
 };
 use crate::ops::{Operation, OperationResult, ResultItem};
 use crate::remote::{Remote, TlsConfig};
@@ -333,7 +333,7 @@ impl Client {
         requests: BTreeMap<String, MonitorRequest>,
     ) -> Result<Monitor> {
         let schema = self.schema(db).await?;
-        let kinds = column_kinds(&schema, requests.keys().cloned())?;
+        let columns = monitored_columns(&schema, &requests)?;
         let conditional = kind == MonitorKind::Conditional;
         let requests_json = Json::Object(
             requests
@@ -350,7 +350,7 @@ impl Client {
                 id: id.clone(),
                 kind,
                 requests: requests_json,
-                kinds,
+                columns,
                 events: events_tx,
                 cache: TableUpdates::new(),
                 established: false,

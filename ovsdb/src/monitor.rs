@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::ops::Condition;
-use crate::schema::{ColumnKind, Schema};
+use crate::schema::{ColumnKind, ColumnSchema, Schema};
 use crate::value::{row_from_json, Atom, Row, Value};
 
 /// Rows of one table by uuid.
@@ -183,25 +183,30 @@ impl MonitorKind {
     }
 }
 
-/// Column kinds of the monitored tables, from the schema.
-pub(crate) type ColumnKinds = HashMap<String, HashMap<String, ColumnKind>>;
+/// Schemas of the monitored columns, by table and column.
+pub(crate) type MonitoredColumns = HashMap<String, HashMap<String, ColumnSchema>>;
 
-pub(crate) fn column_kinds(
+pub(crate) fn monitored_columns(
     schema: &Schema,
-    tables: impl IntoIterator<Item = String>,
-) -> Result<ColumnKinds> {
-    tables
-        .into_iter()
-        .map(|table| {
-            let table_schema = schema.tables.get(&table).ok_or_else(|| {
+    requests: &BTreeMap<String, MonitorRequest>,
+) -> Result<MonitoredColumns> {
+    requests
+        .iter()
+        .map(|(table, request)| {
+            let table_schema = schema.tables.get(table).ok_or_else(|| {
                 Error::Protocol(format!("no table {table} in database {}", schema.name))
             })?;
-            let kinds = table_schema
+            // Unknown columns are left for the server to reject.
+            let columns = table_schema
                 .columns
                 .iter()
-                .map(|(c, s)| (c.clone(), s.kind))
+                .filter(|(name, _)| match &request.columns {
+                    Some(wanted) => wanted.contains(name),
+                    None => !name.starts_with('_'),
+                })
+                .map(|(name, column)| (name.clone(), column.clone()))
                 .collect();
-            Ok((table, kinds))
+            Ok((table.clone(), columns))
         })
         .collect()
 }
@@ -214,7 +219,7 @@ pub(crate) struct MonitorState {
     pub kind: MonitorKind,
     /// `{table: monitor-request}` as sent.
     pub requests: Json,
-    pub kinds: ColumnKinds,
+    pub columns: MonitoredColumns,
     pub events: mpsc::UnboundedSender<MonitorEvent>,
     pub cache: TableUpdates,
     /// The server has accepted the monitor at least once (a `Monitor` was handed out).
@@ -226,22 +231,31 @@ impl MonitorState {
         json!([self.db, self.id, self.requests])
     }
 
-    fn normalize(&self, table: &str, row: &mut Row) {
-        let Some(kinds) = self.kinds.get(table) else {
+    /// Turns bare atoms in set columns into sets and, for complete rows, adds the monitored
+    /// columns the server left out because they have their default value.
+    fn normalize(&self, table: &str, row: &mut Row, complete: bool) {
+        let Some(columns) = self.columns.get(table) else {
             return;
         };
         for (column, value) in row.iter_mut() {
-            if kinds.get(column) == Some(&ColumnKind::Set) {
+            if columns.get(column).map(|c| c.kind) == Some(ColumnKind::Set) {
                 if let Value::Atom(atom) = value {
                     *value = Value::Set(vec![atom.clone()]);
                 }
             }
         }
+        if complete {
+            for (name, column) in columns {
+                if !row.contains_key(name) {
+                    row.insert(name.clone(), column.default_value());
+                }
+            }
+        }
     }
 
-    fn parse_row(&self, table: &str, json: &Json) -> Result<Row> {
+    fn parse_row(&self, table: &str, json: &Json, complete: bool) -> Result<Row> {
         let mut row = row_from_json(json).map_err(|e| bad_update(&e))?;
-        self.normalize(table, &mut row);
+        self.normalize(table, &mut row, complete);
         Ok(row)
     }
 
@@ -283,13 +297,14 @@ impl MonitorState {
         uuid: Uuid,
         update: &Json,
     ) -> Result<Option<MonitorEvent>> {
-        let old = update
-            .get("old")
-            .map(|r| self.parse_row(table, r))
-            .transpose()?;
         let new = update
             .get("new")
-            .map(|r| self.parse_row(table, r))
+            .map(|r| self.parse_row(table, r, true))
+            .transpose()?;
+        // "old" is complete for a delete, but only has the changed columns for a modify.
+        let old = update
+            .get("old")
+            .map(|r| self.parse_row(table, r, new.is_none()))
             .transpose()?;
         let rows = self.cache.entry(table.to_string()).or_default();
         Ok(match (old, new) {
@@ -347,7 +362,7 @@ impl MonitorState {
             .ok_or_else(|| bad_update("empty row update"))?;
         match tag.as_str() {
             "initial" | "insert" => {
-                let new = self.parse_row(table, body)?;
+                let new = self.parse_row(table, body, true)?;
                 self.cache
                     .entry(table.to_string())
                     .or_default()
@@ -372,16 +387,13 @@ impl MonitorState {
             }
             "modify" => {
                 let diff = row_from_json(body).map_err(|e| bad_update(&e))?;
-                let kinds = self.kinds.get(table);
+                let columns = self.columns.get(table);
                 let rows = self.cache.entry(table.to_string()).or_default();
                 let old = rows.get(&uuid).cloned().unwrap_or_default();
                 let mut new = old.clone();
                 for (column, change) in diff {
-                    let kind = kinds
-                        .and_then(|k| k.get(&column))
-                        .copied()
-                        .unwrap_or(ColumnKind::Scalar);
-                    apply_column_diff(&mut new, column, change, kind);
+                    let schema = columns.and_then(|c| c.get(&column));
+                    apply_column_diff(&mut new, column, change, schema);
                 }
                 rows.insert(uuid, new.clone());
                 Ok(Some(MonitorEvent::Modify {
@@ -397,25 +409,18 @@ impl MonitorState {
 }
 
 /// Applies one column of an `update2` "modify" diff.
-fn apply_column_diff(row: &mut Row, column: String, change: Value, kind: ColumnKind) {
+fn apply_column_diff(row: &mut Row, column: String, change: Value, schema: Option<&ColumnSchema>) {
+    let kind = schema.map_or(ColumnKind::Scalar, |c| c.kind);
+    if schema.is_none_or(ColumnSchema::diff_is_new_value) {
+        // Scalars and optional values: the diff is the new value.
+        let value = match change {
+            Value::Atom(atom) if kind == ColumnKind::Set => Value::Set(vec![atom]),
+            other => other,
+        };
+        row.insert(column, value);
+        return;
+    }
     match kind {
-        ColumnKind::Scalar => {
-            row.insert(column, change);
-        }
-        ColumnKind::Set => {
-            // The diff is the symmetric difference between old and new.
-            let current = row.entry(column).or_insert_with(Value::empty_set);
-            let mut atoms: Vec<Atom> = current.as_set().into_iter().cloned().collect();
-            for atom in change.as_set() {
-                match atoms.iter().position(|a| a == atom) {
-                    Some(i) => {
-                        atoms.remove(i);
-                    }
-                    None => atoms.push(atom.clone()),
-                }
-            }
-            *current = Value::Set(atoms);
-        }
         ColumnKind::Map => {
             // New keys are added, keys with the same value removed, others get the new value.
             let current = row.entry(column).or_insert_with(|| Value::Map(Vec::new()));
@@ -431,6 +436,20 @@ fn apply_column_diff(row: &mut Row, column: String, change: Value, kind: ColumnK
             }
             *current = Value::Map(pairs);
         }
+        ColumnKind::Set | ColumnKind::Scalar => {
+            // The diff is the symmetric difference between old and new.
+            let current = row.entry(column).or_insert_with(Value::empty_set);
+            let mut atoms: Vec<Atom> = current.as_set().into_iter().cloned().collect();
+            for atom in change.as_set() {
+                match atoms.iter().position(|a| a == atom) {
+                    Some(i) => {
+                        atoms.remove(i);
+                    }
+                    None => atoms.push(atom.clone()),
+                }
+            }
+            *current = Value::Set(atoms);
+        }
     }
 }
 
@@ -444,26 +463,21 @@ mod tests {
 
     fn state(kind: MonitorKind) -> (MonitorState, mpsc::UnboundedReceiver<MonitorEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let kinds: ColumnKinds = [(
-            "Port".to_string(),
-            [
-                ("name".to_string(), ColumnKind::Scalar),
-                ("tag".to_string(), ColumnKind::Set),
-                ("trunks".to_string(), ColumnKind::Set),
-                ("external_ids".to_string(), ColumnKind::Map),
-            ]
-            .into_iter()
-            .collect(),
-        )]
-        .into_iter()
-        .collect();
+        let schema = Schema::from_json(json!({"name": "Open_vSwitch", "tables": {"Port": {"columns": {
+            "name": {"type": "string"},
+            "tag": {"type": {"key": "integer", "min": 0, "max": 1}},
+            "trunks": {"type": {"key": "integer", "min": 0, "max": 4096}},
+            "external_ids": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}}
+        }}}}))
+        .unwrap();
+        let requests = [("Port".to_string(), MonitorRequest::all())].into();
         (
             MonitorState {
                 db: "Open_vSwitch".into(),
                 id: json!("m"),
                 kind,
                 requests: json!({}),
-                kinds,
+                columns: monitored_columns(&schema, &requests).unwrap(),
                 events: tx,
                 cache: TableUpdates::new(),
                 established: false,
@@ -489,13 +503,16 @@ mod tests {
     fn update2_modify_merges_diffs() {
         let (mut state, _rx) = state(MonitorKind::Conditional);
         let u = Uuid::new_v4();
+        // Columns with default values are left out by the server and filled in.
         let snapshot = state
             .reset(&json!({"Port": {u.to_string(): {"initial": {
-                "name": "p1", "tag": ["set", []], "trunks": ["set", [1, 2]],
+                "name": "p1", "trunks": ["set", [1, 2]],
                 "external_ids": ["map", [["a", "1"], ["b", "2"]]]
             }}}}))
             .unwrap();
         assert_eq!(snapshot["Port"][&u]["name"].as_str(), Some("p1"));
+        assert_eq!(snapshot["Port"][&u]["tag"], Value::empty_set());
+        assert!(!snapshot["Port"][&u].contains_key("_uuid"));
 
         let events = state
             .apply(&json!({"Port": {u.to_string(): {"modify": {
@@ -520,9 +537,16 @@ mod tests {
         assert_eq!(ids.get("b").map(String::as_str), Some("20"));
         assert_eq!(ids.get("c").map(String::as_str), Some("3"));
 
-        // Clearing an optional value toggles the single element away.
+        // Optional values are replaced, not toggled.
         let events = state
-            .apply(&json!({"Port": {u.to_string(): {"modify": {"tag": 7}}}}))
+            .apply(&json!({"Port": {u.to_string(): {"modify": {"tag": 9}}}}))
+            .unwrap();
+        let [MonitorEvent::Modify { new, .. }] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(new["tag"], Value::Set(vec![Atom::Integer(9)]));
+        let events = state
+            .apply(&json!({"Port": {u.to_string(): {"modify": {"tag": ["set", []]}}}}))
             .unwrap();
         let [MonitorEvent::Modify { new, .. }] = events.as_slice() else {
             panic!("{events:?}");

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+use crate::value::{Atom, Value};
 
 /// The shape of a column's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,29 @@ pub struct Schema {
 }
 
 impl ColumnSchema {
+    /// The value a column has when it was never set (what the server omits in `update2` rows).
+    pub fn default_value(&self) -> Value {
+        let atom = || match self.key_type.as_str() {
+            "integer" => Atom::Integer(0),
+            "real" => Atom::Real(0.0),
+            "boolean" => Atom::Boolean(false),
+            "uuid" => Atom::Uuid(uuid::Uuid::nil()),
+            _ => Atom::String(String::new()),
+        };
+        match self.kind {
+            ColumnKind::Scalar => Value::Atom(atom()),
+            ColumnKind::Set if self.min > 0 => Value::Set(vec![atom()]),
+            ColumnKind::Set => Value::empty_set(),
+            ColumnKind::Map => Value::Map(Vec::new()),
+        }
+    }
+
+    /// Whether `update2` diffs of this column are the new value (scalars and optional values)
+    /// rather than a set difference.
+    pub(crate) fn diff_is_new_value(&self) -> bool {
+        self.kind == ColumnKind::Scalar || (self.kind == ColumnKind::Set && self.max == Some(1))
+    }
+
     fn uuid_scalar() -> Self {
         ColumnSchema {
             kind: ColumnKind::Scalar,
@@ -203,6 +227,13 @@ mod tests {
         assert_eq!(ports.ref_table.as_deref(), Some("Port"));
         assert_eq!(ports.max, None);
         assert!(schema.tables["Bridge"].is_root);
+        let column = |c: &str| &schema.tables["Bridge"].columns[c];
+        assert_eq!(column("name").default_value(), Value::string(""));
+        assert_eq!(column("tag").default_value(), Value::empty_set());
+        assert_eq!(column("external_ids").default_value(), Value::Map(vec![]));
+        assert_eq!(column("flag").default_value(), Value::boolean(false));
+        assert!(column("tag").diff_is_new_value());
+        assert!(!column("ports").diff_is_new_value());
     }
 
     #[test]
