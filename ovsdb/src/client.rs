@@ -290,6 +290,8 @@ impl Client {
 
     /// `cancel`: asks the server to abandon the request with this id (only requests that are
     /// still waiting, such as a transaction blocked in a `wait` operation, can be cancelled).
+    /// The cancelled request fails with `Error::Rpc { error: "canceled", .. }`; a transaction
+    /// that already completed on the server is not undone.
     pub fn cancel(&self, id: RequestId) -> Result<()> {
         self.send(Command::Notify {
             method: "cancel".into(),

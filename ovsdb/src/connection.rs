@@ -207,8 +207,19 @@ impl Task {
     }
 
     fn enqueue(&mut self, command: Command) {
-        if matches!(command, Command::Notify { .. }) {
-            // Nothing to cancel on a connection that does not exist.
+        if let Command::Notify { method, params } = &command {
+            // A cancelled request that was never sent is simply dropped.
+            if let Some(id) = cancelled_id(method, params) {
+                if let Some(at) = self
+                    .queued
+                    .iter()
+                    .position(|c| matches!(c, Command::Call { id: queued, .. } if *queued == id))
+                {
+                    if let Some(Command::Call { method, reply, .. }) = self.queued.remove(at) {
+                        let _ = reply.send(Err(canceled(method)));
+                    }
+                }
+            }
             return;
         }
         self.queued.retain(|c| !c.is_abandoned());
@@ -423,6 +434,13 @@ impl Task {
                 );
             }
             Command::Notify { method, params } => {
+                // ovsdb-server abandons a cancelled transaction without replying (contrary to
+                // RFC 7047, which specifies a "canceled" error), so complete it here.
+                if let Some(id) = cancelled_id(&method, &params) {
+                    if let Some(Pending::Call { method, reply, .. }) = conn.pending.remove(&id) {
+                        let _ = reply.send(Err(canceled(method)));
+                    }
+                }
                 conn.send(Message::Notification(Notification { method, params }));
             }
             Command::Monitor { id, state, reply } => {
@@ -674,6 +692,18 @@ impl Task {
                 let _ = self.lock_events.send(LockEvent::Lost(name.clone()));
             }
         }
+    }
+}
+
+/// The request id of a `cancel` notification.
+fn cancelled_id(method: &str, params: &Json) -> Option<u64> {
+    (method == "cancel").then(|| params.get(0)?.as_u64())?
+}
+
+fn canceled(method: String) -> Error {
+    Error::Rpc {
+        method,
+        error: json!("canceled"),
     }
 }
 
