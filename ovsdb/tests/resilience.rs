@@ -111,15 +111,12 @@ async fn reconnects_after_restart_and_resumes_monitors_and_locks() {
         .expect("client reconnects")
         .unwrap();
 
-    let snapshot = loop {
-        match tokio::time::timeout(WAIT, monitor.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            MonitorEvent::Reconnected(snapshot) => break snapshot,
-            other => panic!("unexpected event before Reconnected: {other:?}"),
-        }
+    let event = tokio::time::timeout(WAIT, monitor.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let MonitorEvent::Reconnected(snapshot) = event else {
+        panic!("expected Reconnected first, got {event:?}");
     };
     let bridges = Bridge::all(&snapshot["Bridge"]);
     let br0 = bridges.values().find(|b| b.name == "br0").unwrap();
