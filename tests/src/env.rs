@@ -125,19 +125,31 @@ pub struct Env {
     started_at: Instant,
 }
 
-/// The driver binary the tests run: `$OVS_DRIVER_BIN`, else `ovs-driver` in the debug
-/// directory of `$CARGO_TARGET_DIR`, of the target directory this test binary was built in, or
-/// of `<workspace>/target`, the first that exists (the last as the default).
+/// The driver binary the tests run: `$OVS_DRIVER_BIN` if set, else the first existing of
+/// [`driver_binary_candidates`], else the first candidate (`$CARGO_TARGET_DIR/debug/ovs-driver`
+/// when that variable is set, `<workspace>/target/debug/ovs-driver` otherwise).
 pub fn driver_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("OVS_DRIVER_BIN") {
         return PathBuf::from(path);
     }
+    let candidates = driver_binary_candidates();
+    candidates
+        .iter()
+        .find(|candidate| candidate.is_file())
+        .unwrap_or(&candidates[0])
+        .clone()
+}
+
+/// Where the driver binary is looked for, in order: `$CARGO_TARGET_DIR/debug` (relative to
+/// the workspace if relative), `<workspace>/target/debug`, and the profile directory this
+/// test binary was built in (`<target>/<profile>/deps/..`).
+pub fn driver_binary_candidates() -> Vec<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests crate lives inside the workspace")
         .to_path_buf();
     let mut candidates = Vec::new();
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
         let target = PathBuf::from(target);
         let target = if target.is_absolute() {
             target
@@ -146,18 +158,17 @@ pub fn driver_binary() -> PathBuf {
         };
         candidates.push(target.join("debug").join("ovs-driver"));
     }
-    // <target>/<profile>/deps/<test binary>: the driver is built into <target>/<profile>.
+    candidates.push(workspace.join("target").join("debug").join("ovs-driver"));
     if let Some(profile_dir) = std::env::current_exe()
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
     {
-        candidates.push(profile_dir.join("ovs-driver"));
+        let beside = profile_dir.join("ovs-driver");
+        if !candidates.contains(&beside) {
+            candidates.push(beside);
+        }
     }
-    let default = workspace.join("target").join("debug").join("ovs-driver");
     candidates
-        .into_iter()
-        .find(|candidate| candidate.is_file())
-        .unwrap_or(default)
 }
 
 fn new_id() -> String {
@@ -712,6 +723,21 @@ impl Env {
         }
     }
 
+    /// True while ovsdb-server (from its pidfile) is running.
+    pub fn ovsdb_running(&self) -> bool {
+        process::read_pidfile(&self.ovs_dir.join("ovsdb-server.pid"))
+            .is_some_and(process::pid_alive)
+    }
+
+    /// Starts ovsdb-server unless it is running; never panics (for cleanup guards).
+    pub fn ensure_ovsdb_running(&self) -> Result<(), String> {
+        if self.ovsdb_running() {
+            Ok(())
+        } else {
+            self.try_start_ovsdb()
+        }
+    }
+
     /// [`Env::stop_ovsdb`] then [`Env::start_ovsdb`].
     pub fn restart_ovsdb(&self) {
         self.stop_ovsdb();
@@ -818,10 +844,15 @@ impl Env {
             return Err("the driver is already running".to_string());
         }
         if !self.driver_bin.is_file() {
+            let searched: Vec<String> = driver_binary_candidates()
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect();
             return Err(format!(
-                "driver binary {} not found: build it first (`cargo build -p ovs-driver`) or set \
-                 OVS_DRIVER_BIN",
-                self.driver_bin.display()
+                "driver binary {} not found (looked in: {}): build it first \
+                 (`cargo build -p ovs-driver`) or set OVS_DRIVER_BIN",
+                self.driver_bin.display(),
+                searched.join(", ")
             ));
         }
         let start_number = self.driver_starts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -977,10 +1008,14 @@ impl Env {
             ));
         }
         text.push_str(&logs::section(
-            "dockerd (grpc noise filtered)",
+            "dockerd (grpc and plugin loading noise filtered)",
             &self.dir.join("dockerd.log"),
             25,
-            |line| !line.contains("module=grpc"),
+            |line| {
+                !line.contains("module=grpc")
+                    && !line.contains("loading plugin")
+                    && !line.contains("serving...")
+            },
         ));
         text.push_str(&logs::section(
             "ovs-vswitchd",

@@ -20,7 +20,7 @@ pub mod stale;
 pub mod wait;
 
 pub use cmd::CmdOutput;
-pub use env::{driver_binary, Env, EnvOptions, Footprint};
+pub use env::{driver_binary, driver_binary_candidates, Env, EnvOptions, Footprint};
 pub use queries::{bridge_name, is_driver_link, port_name, random_id, ContainerNet};
 pub use scenario::{run_scenarios, Scenario};
 pub use wait::wait_until;
