@@ -43,6 +43,9 @@ pub const CONTROLLER_MAX_LEN_NO_BUFFER: u16 = 0xffff;
 /// Nicira vendor id for experimenter actions.
 pub const NX_VENDOR_ID: u32 = 0x0000_2320;
 
+/// NXM header of the 16-bit `NXM_OF_IN_PORT` field.
+const NXM_OF_IN_PORT: u32 = 0x0000_0002;
+
 const NXAST_RESUBMIT: u16 = 1;
 const NXAST_REG_MOVE: u16 = 6;
 const NXAST_REG_LOAD: u16 = 7;
@@ -118,6 +121,9 @@ pub enum Action {
     DecNwTtl,
     SetQueue(u32),
     /// Set a header field (`set_field:value->field`); masks are not allowed in OpenFlow 1.3.
+    /// The flow's match must contain the field's prerequisites (see
+    /// [`Match::prerequisites_for`](super::oxm::Match::prerequisites_for)); `eth_type` and
+    /// `ip_proto` are read-only in OVS, and `vlan_vid` values need `VLAN_PRESENT`.
     SetField(Oxm),
     /// Nicira `resubmit([port],[table])`; `port: None` means `IN_PORT`, `table: None` the
     /// current table.
@@ -197,6 +203,13 @@ impl Action {
                 put16(out, 8);
                 put32(out, *queue);
             }
+            Action::SetField(oxm) if oxm.field == Field::InPort && oxm.mask.is_none() => {
+                // OpenFlow forbids set_field on OXM_OF_IN_PORT; OVS uses NXM_OF_IN_PORT.
+                put16(out, 25);
+                put16(out, 0);
+                put32(out, NXM_OF_IN_PORT);
+                put16(out, port_to_ofp10(oxm.value_u64() as u32));
+            }
             Action::SetField(oxm) => {
                 put16(out, 25);
                 put16(out, 0);
@@ -262,7 +275,15 @@ impl Action {
             18 => Action::PopVlan,
             24 => Action::DecNwTtl,
             21 => Action::SetQueue(a.u32()?),
-            25 => Action::SetField(Oxm::decode(&mut a)?),
+            25 => {
+                let oxm = Oxm::decode(&mut a)?;
+                if oxm.field == (Field::Other { class: 0, field: 0 }) && oxm.value.len() == 2 {
+                    let port = port_from_ofp10(u16::from_be_bytes([oxm.value[0], oxm.value[1]]));
+                    Action::SetField(Oxm::int(Field::InPort, u64::from(port)))
+                } else {
+                    Action::SetField(oxm)
+                }
+            }
             0xffff => {
                 let experimenter = a.u32()?;
                 if experimenter == NX_VENDOR_ID {

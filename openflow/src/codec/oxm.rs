@@ -300,15 +300,16 @@ impl Oxm {
     /// A field with an integer value and mask.
     pub fn int_masked(field: Field, value: u64, mask: u64) -> Oxm {
         let len = field.len().unwrap_or(8);
-        Oxm { field, value: be_bytes(value, len), mask: Some(be_bytes(mask, len)) }
+        Oxm { field, value: be_bytes(value & mask, len), mask: Some(be_bytes(mask, len)) }
     }
 
     pub fn mac(field: Field, mac: MacAddr) -> Oxm {
         Oxm { field, value: mac.0.to_vec(), mask: None }
     }
 
+    /// Bits of the value outside the mask are cleared (switches reject them).
     pub fn mac_masked(field: Field, mac: MacAddr, mask: MacAddr) -> Oxm {
-        Oxm { field, value: mac.0.to_vec(), mask: Some(mask.0.to_vec()) }
+        Oxm::bytes_masked(field, &mac.0, &mask.0)
     }
 
     pub fn ipv4(field: Field, addr: Ipv4Addr) -> Oxm {
@@ -316,7 +317,7 @@ impl Oxm {
     }
 
     pub fn ipv4_masked(field: Field, addr: Ipv4Addr, mask: Ipv4Addr) -> Oxm {
-        Oxm { field, value: addr.octets().to_vec(), mask: Some(mask.octets().to_vec()) }
+        Oxm::bytes_masked(field, &addr.octets(), &mask.octets())
     }
 
     pub fn ipv6(field: Field, addr: Ipv6Addr) -> Oxm {
@@ -324,7 +325,13 @@ impl Oxm {
     }
 
     pub fn ipv6_masked(field: Field, addr: Ipv6Addr, mask: Ipv6Addr) -> Oxm {
-        Oxm { field, value: addr.octets().to_vec(), mask: Some(mask.octets().to_vec()) }
+        Oxm::bytes_masked(field, &addr.octets(), &mask.octets())
+    }
+
+    /// A field with raw value and mask bytes; value bits outside the mask are cleared.
+    pub fn bytes_masked(field: Field, value: &[u8], mask: &[u8]) -> Oxm {
+        let value = value.iter().zip(mask).map(|(v, m)| v & m).collect();
+        Oxm { field, value, mask: Some(mask.to_vec()) }
     }
 
     /// The value as an integer (fields up to 8 bytes).
@@ -647,6 +654,35 @@ impl Match {
         self.with(Oxm::int_masked(Field::Reg(index), u64::from(value), u64::from(mask)))
     }
 
+    /// The smallest match that satisfies the prerequisites of `field` (e.g. `eth_type=0x0800`
+    /// and `ip_proto=6` for `tcp_dst`), to which the field itself can then be added. Also
+    /// what a `set_field` action on that field needs in the flow's match.
+    pub fn prerequisites_for(field: Field) -> Match {
+        let m = Match::new();
+        match field {
+            // For vlan_vid this is what `set_field` needs (a tag to modify); matching on
+            // vlan_vid replaces the entry.
+            Field::VlanPcp | Field::VlanVid => m.vlan_vid_masked(VLAN_PRESENT, VLAN_PRESENT),
+            Field::IpDscp | Field::IpEcn | Field::IpProto | Field::Ipv4Src | Field::Ipv4Dst => {
+                m.eth_type(0x0800)
+            }
+            Field::Ipv6Src | Field::Ipv6Dst | Field::Ipv6Flabel => m.eth_type(0x86dd),
+            Field::ArpOp | Field::ArpSpa | Field::ArpTpa | Field::ArpSha | Field::ArpTha => {
+                m.eth_type(0x0806)
+            }
+            Field::TcpSrc | Field::TcpDst => m.eth_type(0x0800).ip_proto(6),
+            Field::UdpSrc | Field::UdpDst => m.eth_type(0x0800).ip_proto(17),
+            Field::SctpSrc | Field::SctpDst => m.eth_type(0x0800).ip_proto(132),
+            Field::Icmpv4Type | Field::Icmpv4Code => m.eth_type(0x0800).ip_proto(1),
+            Field::Icmpv6Type | Field::Icmpv6Code => m.eth_type(0x86dd).ip_proto(58),
+            Field::Ipv6NdTarget | Field::Ipv6NdSll => {
+                m.eth_type(0x86dd).ip_proto(58).icmpv6_type(135)
+            }
+            Field::Ipv6NdTll => m.eth_type(0x86dd).ip_proto(58).icmpv6_type(136),
+            _ => m,
+        }
+    }
+
     fn value_of(&self, field: Field) -> Option<u64> {
         self.get(field).filter(|o| o.mask.is_none()).map(Oxm::value_u64)
     }
@@ -666,9 +702,10 @@ impl Match {
             let field = oxm.field;
             match field {
                 Field::VlanPcp => {
-                    let tagged = self
-                        .get(Field::VlanVid)
-                        .is_some_and(|o| o.value_u64() & u64::from(VLAN_PRESENT) != 0);
+                    let present = u64::from(VLAN_PRESENT);
+                    let tagged = self.get(Field::VlanVid).is_some_and(|o| {
+                        o.value_u64() & present != 0 && o.mask_u64().is_none_or(|m| m & present != 0)
+                    });
                     if !tagged {
                         return missing(field, "vlan_vid with OFPVID_PRESENT");
                     }
