@@ -163,6 +163,11 @@ impl Client {
         self.shared.status.is_connected()
     }
 
+    /// Why the client is not connected (the last connection error), or `None` while connected.
+    pub fn connection_error(&self) -> Option<String> {
+        (!self.is_connected()).then(|| self.shared.status.last_error())
+    }
+
     /// A counter incremented on every successful (re)connection.
     pub fn connection_events(&self) -> watch::Receiver<u64> {
         self.shared.generation.clone()

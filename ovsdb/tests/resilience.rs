@@ -176,15 +176,19 @@ async fn request_in_flight_fails_when_the_connection_drops() {
 async fn request_timeout_bounds_unanswered_requests() {
     let server = OvsdbServer::start();
     server.vsctl(&["add-br", "br0"]);
-    let client = Client::connect(
+    let client = Client::start(
         server.remote(),
         ClientOptions {
             request_timeout: Duration::from_millis(500),
             ..options()
         },
-    )
-    .await
-    .unwrap();
+    );
+    // Wait for the connection separately so that a slow machine does not turn the expected
+    // Timeout into NotConnected.
+    tokio::time::timeout(WAIT, client.connection_events().wait_for(|g| *g >= 1))
+        .await
+        .unwrap()
+        .unwrap();
     let err = client.transact(DB, blocking_wait("br0")).await.unwrap_err();
     assert!(
         matches!(err, Error::Timeout { ref method, .. } if method == "transact"),
