@@ -5,6 +5,7 @@
 //! Changes validate first, then act; a step that fails undoes the earlier steps. Teardown is
 //! idempotent and best effort: "already gone" counts as done and every step is attempted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,11 @@ use ipnet::IpNet;
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use crate::flows::{self, FlowError, FlowTables};
 use crate::links::{LinkError, Links};
 use crate::naming::{self, DockerId, IdError, Mac};
 use crate::options::{self, NetworkOptions, OptionError};
+use crate::pipeline::{NetworkPlan, PlacedEndpoint};
 use crate::switch::{EndpointRecord, NetworkRecord, Switch, SwitchError};
 use crate::wire::{
     CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointInterface,
@@ -37,6 +40,8 @@ pub enum DriverError {
     Conflict(String),
     #[error(transparent)]
     Switch(#[from] SwitchError),
+    #[error(transparent)]
+    Flows(#[from] FlowError),
     #[error("{context}: {source}")]
     Link {
         context: String,
@@ -71,6 +76,8 @@ pub struct DriverConfig {
     pub datapath_type: String,
     /// How long to wait for ovs-vswitchd to create a new bridge's internal interface.
     pub bridge_link_wait: Duration,
+    /// How long to wait for ovs-vswitchd to give a new port its OpenFlow number.
+    pub ofport_wait: Duration,
 }
 
 impl Default for DriverConfig {
@@ -78,6 +85,7 @@ impl Default for DriverConfig {
         Self {
             datapath_type: "netdev".into(),
             bridge_link_wait: Duration::from_secs(10),
+            ofport_wait: Duration::from_secs(5),
         }
     }
 }
@@ -86,9 +94,12 @@ impl Default for DriverConfig {
 pub struct Driver {
     switch: Arc<dyn Switch>,
     links: Arc<dyn Links>,
+    flows: Arc<dyn FlowTables>,
     config: DriverConfig,
     /// Serialises network creation and deletion, so two requests cannot claim one bridge.
     network_lock: Mutex<()>,
+    /// One lock per bridge: its flow table is brought up to date by one task at a time.
+    sync_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 fn parse_pools(data: &[IpamData], family: &str) -> Result<(Vec<IpNet>, Vec<IpNet>), DriverError> {
@@ -122,12 +133,130 @@ fn parse_address(text: &str, default_prefix: u8) -> Option<IpNet> {
 }
 
 impl Driver {
-    pub fn new(switch: Arc<dyn Switch>, links: Arc<dyn Links>, config: DriverConfig) -> Self {
+    pub fn new(
+        switch: Arc<dyn Switch>,
+        links: Arc<dyn Links>,
+        flows: Arc<dyn FlowTables>,
+        config: DriverConfig,
+    ) -> Self {
         Self {
             switch,
             links,
+            flows,
             config,
             network_lock: Mutex::new(()),
+            sync_locks: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sync_lock(&self, bridge: &str) -> Arc<Mutex<()>> {
+        self.sync_locks
+            .lock()
+            .expect("sync lock map poisoned")
+            .entry(bridge.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Brings the network's flow table in line with what OVSDB records: computes the pipeline,
+    /// compares it with the driver's flows on the bridge and applies the difference in one
+    /// bundle. Flows that are already right are not touched.
+    pub async fn sync_flows(&self, network: &NetworkRecord) -> Result<(), DriverError> {
+        let lock = self.sync_lock(&network.bridge);
+        let _guard = lock.lock().await;
+        let interfaces = self.switch.interfaces().await?;
+        let endpoints = self.switch.endpoints(network).await?;
+        let mut placed = Vec::with_capacity(endpoints.len());
+        for record in endpoints {
+            match interfaces
+                .get(&record.port)
+                .and_then(|i| i.attached_ofport())
+            {
+                Some(ofport) => placed.push(PlacedEndpoint { record, ofport }),
+                None => tracing::debug!(port = record.port, "port has no ofport yet; no flows"),
+            }
+        }
+        let uplink_ofport = network
+            .options
+            .uplink
+            .as_ref()
+            .and_then(|u| interfaces.get(u))
+            .and_then(|i| i.attached_ofport());
+        let plan = NetworkPlan {
+            network: network.clone(),
+            gateway_mac: interfaces.get(&network.bridge).and_then(|i| i.mac),
+            uplink_ofport,
+            endpoints: placed,
+        };
+        let installed = self.flows.dump(&network.bridge).await?;
+        let changes = flows::diff(&installed, &plan.flows());
+        if !changes.is_empty() {
+            tracing::debug!(
+                bridge = network.bridge,
+                changes = changes.len(),
+                "updating flows"
+            );
+            self.flows.apply(&network.bridge, changes).await?;
+        }
+        Ok(())
+    }
+
+    /// Repairs every network: the gateway addresses on the bridges' internal interfaces (a
+    /// restarted ovs-vswitchd recreates them bare) and the flow tables. Used at start-up, when
+    /// a connection to OVS comes back, and periodically. Returns the failures.
+    pub async fn reconcile_all(&self) -> Vec<DriverError> {
+        let networks = match self.switch.networks().await {
+            Ok(networks) => networks,
+            Err(err) => return vec![err.into()],
+        };
+        let mut failures = Vec::new();
+        for network in networks {
+            if let Err(err) = self.reconcile_network(&network).await {
+                tracing::warn!(network = network.network_id, %err, "reconciliation failed");
+                failures.push(err);
+            }
+        }
+        failures
+    }
+
+    /// Repairs one network (see [`Driver::reconcile_all`]).
+    pub async fn reconcile_network(&self, network: &NetworkRecord) -> Result<(), DriverError> {
+        self.configure_bridge_link(network).await?;
+        self.sync_flows(network).await
+    }
+
+    /// Repairs the network on `bridge`, if the driver has one there.
+    pub async fn reconcile_bridge(&self, bridge: &str) -> Result<(), DriverError> {
+        let networks = self.switch.networks().await?;
+        match networks.into_iter().find(|n| n.bridge == bridge) {
+            Some(network) => self.reconcile_network(&network).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until ovs-vswitchd has attached the port and given it an OpenFlow number.
+    async fn wait_for_ofport(&self, port: &str) -> Result<u32, DriverError> {
+        let deadline = tokio::time::Instant::now() + self.config.ofport_wait;
+        loop {
+            let status = self
+                .switch
+                .interface_status(port)
+                .await?
+                .unwrap_or_default();
+            if let Some(ofport) = status.attached_ofport() {
+                return Ok(ofport);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let why = status
+                    .error
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_else(|| "; is ovs-vswitchd running?".into());
+                return Err(DriverError::Conflict(format!(
+                    "ovs-vswitchd did not attach port {port} within {:?}{why}",
+                    self.config.ofport_wait
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -257,7 +386,7 @@ impl Driver {
         self.switch
             .create_network(&record, &self.config.datapath_type)
             .await?;
-        if let Err(err) = self.configure_bridge_link(&record).await {
+        if let Err(err) = self.reconcile_network(&record).await {
             tracing::warn!(network = %id, %err, "bridge set-up failed; rolling back");
             if let Err(undo) = self.switch.delete_network(&record).await {
                 tracing::error!(network = %id, %undo, "rollback of the bridge failed");
@@ -330,9 +459,15 @@ impl Driver {
                 }
             }
         }
+        if !network.owned {
+            if let Err(err) = self.remove_all_flows(&network.bridge).await {
+                failures.push(err.to_string());
+            }
+        }
         if let Err(err) = self.switch.delete_network(&network).await {
             failures.push(err.to_string());
         }
+        self.flows.forget(&network.bridge).await;
         if failures.is_empty() {
             tracing::info!(network = %id, bridge = network.bridge, "network deleted");
             Ok(())
@@ -342,6 +477,17 @@ impl Driver {
                 failures.join("; ")
             )))
         }
+    }
+
+    /// Removes every flow with the driver's cookie from a bridge the driver does not own.
+    async fn remove_all_flows(&self, bridge: &str) -> Result<(), DriverError> {
+        let lock = self.sync_lock(bridge);
+        let _guard = lock.lock().await;
+        let installed = self.flows.dump(bridge).await?;
+        self.flows
+            .apply(bridge, flows::diff(&installed, &[]))
+            .await?;
+        Ok(())
     }
 
     /// `NetworkDriver.CreateEndpoint`: a veth pair whose host side becomes an OVS port.
@@ -431,6 +577,20 @@ impl Driver {
             let _ = self.remove_veth(&record.port).await;
             return Err(err.into());
         }
+        let installed = match self.wait_for_ofport(&record.port).await {
+            Ok(_) => self.sync_flows(&network).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = installed {
+            tracing::warn!(endpoint = %endpoint_id, %err, "endpoint set-up failed; rolling back");
+            if let Err(undo) = self.teardown_endpoint(&record).await {
+                tracing::error!(endpoint = %endpoint_id, %undo, "rollback of the endpoint failed");
+            }
+            if let Err(undo) = self.sync_flows(&network).await {
+                tracing::warn!(network = %network_id, %undo, "flows left for the next repair");
+            }
+            return Err(err);
+        }
         tracing::info!(endpoint = %endpoint_id, port = record.port, "endpoint created");
         Ok(response)
     }
@@ -465,6 +625,13 @@ impl Driver {
             Some(endpoint) if endpoint.network_id == network_id.as_str() => {
                 self.teardown_endpoint(&endpoint).await?;
                 tracing::info!(endpoint = %endpoint_id, "endpoint deleted");
+                if let Some(network) = self.find_network(&network_id).await? {
+                    if let Err(err) = self.sync_flows(&network).await {
+                        // The port is gone, so its flows match nothing; the repair loop
+                        // removes them once the switch answers again.
+                        tracing::warn!(endpoint = %endpoint_id, %err, "stale flows left for repair");
+                    }
+                }
             }
             Some(endpoint) => {
                 return Err(DriverError::NotFound(format!(

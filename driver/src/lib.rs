@@ -6,13 +6,16 @@
 //! - [`driver`]: the domain logic, over the [`switch::Switch`] and [`links::Links`] traits.
 //! - [`switch`]: OVSDB records of networks and endpoints, real backend and fake.
 //! - [`links`]: veth pairs and addresses over rtnetlink, and a fake.
+//! - [`pipeline`]: the OpenFlow pipeline each bridge should have; [`flows`] installs it.
 //! - [`options`], [`naming`]: option validation, names and MAC addresses.
 //! - [`plugin_socket`]: safe creation of the plugin socket.
 
 pub mod driver;
+pub mod flows;
 pub mod links;
 pub mod naming;
 pub mod options;
+pub mod pipeline;
 pub mod plugin_socket;
 pub mod server;
 pub mod switch;

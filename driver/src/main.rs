@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use ovs_driver::driver::{Driver, DriverConfig};
+use ovs_driver::flows::openflow::OpenFlowTables;
 use ovs_driver::links::netlink::NetlinkLinks;
 use ovs_driver::switch::ovsdb::OvsdbSwitch;
 use ovs_driver::{plugin_socket, server};
@@ -71,6 +72,51 @@ fn datapath_type(datapath: Datapath) -> &'static str {
     }
 }
 
+/// How often every network is checked even when nothing signalled a problem.
+const REPAIR_INTERVAL: Duration = Duration::from_secs(10);
+/// How soon a failed repair is retried.
+const REPAIR_RETRY: Duration = Duration::from_secs(1);
+
+/// Keeps the switches in line with OVSDB: at start-up (the driver may have been down while
+/// things changed), whenever OVSDB or a bridge's OpenFlow connection comes back (a restarted
+/// ovs-vswitchd has empty flow tables), and periodically.
+async fn repair_loop(
+    driver: Arc<Driver>,
+    mut ovsdb_connections: tokio::sync::watch::Receiver<u64>,
+    mut switch_reconnections: tokio::sync::broadcast::Receiver<String>,
+) {
+    let mut next_full = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_full) => {
+                let failures = driver.reconcile_all().await;
+                next_full = tokio::time::Instant::now()
+                    + if failures.is_empty() { REPAIR_INTERVAL } else { REPAIR_RETRY };
+            }
+            changed = ovsdb_connections.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                tracing::info!("ovsdb-server connection (re)established; repairing");
+                next_full = tokio::time::Instant::now();
+            }
+            bridge = switch_reconnections.recv() => match bridge {
+                Ok(bridge) => {
+                    tracing::info!(bridge, "OpenFlow connection re-established; repairing");
+                    if let Err(err) = driver.reconcile_bridge(&bridge).await {
+                        tracing::warn!(bridge, %err, "repair failed; retrying soon");
+                        next_full = tokio::time::Instant::now() + REPAIR_RETRY;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    next_full = tokio::time::Instant::now();
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -105,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let client = ovsdb::client::Client::start(remote, options);
+    let ovsdb_connections = client.connection_events();
     let links = NetlinkLinks::new().context("opening rtnetlink")?;
     let datapath_type = datapath_type(cli.datapath).to_string();
     tracing::info!(
@@ -113,13 +160,21 @@ async fn main() -> anyhow::Result<()> {
         datapath_type,
         "starting"
     );
+    let flow_tables = Arc::new(OpenFlowTables::new(cli.ovs_rundir.clone()));
+    let switch_reconnections = flow_tables.reconnections();
     let driver = Arc::new(Driver::new(
         Arc::new(OvsdbSwitch::new(client)),
         Arc::new(links),
+        flow_tables,
         DriverConfig {
             datapath_type,
             ..Default::default()
         },
+    ));
+    tokio::spawn(repair_loop(
+        driver.clone(),
+        ovsdb_connections,
+        switch_reconnections,
     ));
 
     let (listener, socket_path) = plugin_socket::bind(&cli.plugin_dir, &cli.plugin_name)?;

@@ -85,11 +85,20 @@ impl Mac {
     /// A locally administered unicast address derived from the endpoint id, so a retried
     /// CreateEndpoint gets the same address.
     pub fn for_endpoint(endpoint: &DockerId) -> Self {
-        let digits = endpoint.as_str().as_bytes();
+        Self::from_id(endpoint.as_str())
+    }
+
+    /// A locally administered unicast address from the first 10 digits of a Docker id. The
+    /// gateway of a network gets the one of the network id, so it survives vswitchd restarts.
+    pub fn from_id(id: &str) -> Self {
+        let digits = id.as_bytes();
         let mut mac = [0x02, 0, 0, 0, 0, 0];
         for (i, byte) in mac.iter_mut().enumerate().skip(1) {
-            let pair = std::str::from_utf8(&digits[(i - 1) * 2..i * 2]).unwrap_or("00");
-            *byte = u8::from_str_radix(pair, 16).unwrap_or(0);
+            *byte = digits
+                .get((i - 1) * 2..i * 2)
+                .and_then(|pair| std::str::from_utf8(pair).ok())
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .unwrap_or(0);
         }
         Self(mac)
     }

@@ -25,6 +25,13 @@ pub struct NetworkOptions {
     /// `ovs.vlan`: 802.1Q tag of the uplink port.
     #[serde(rename = "ovs.vlan", skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
+    /// `ovs.arp_responder`: answer ARP for known endpoints in the switch (default on).
+    #[serde(rename = "ovs.arp_responder", skip_serializing_if = "Option::is_none")]
+    pub arp_responder: Option<bool>,
+    /// `ovs.icc`: whether endpoints may reach each other (default on); off, they reach only the
+    /// gateway and the uplink.
+    #[serde(rename = "ovs.icc", skip_serializing_if = "Option::is_none")]
+    pub icc: Option<bool>,
 }
 
 /// An option that was refused; the message always contains the key.
@@ -65,6 +72,14 @@ fn interface_name(key: &str, value: &str) -> Result<String, OptionError> {
     }
 }
 
+fn boolean(key: &str, value: &str) -> Result<bool, OptionError> {
+    match value.trim() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(refuse(key, format!("{value:?} is not true or false"))),
+    }
+}
+
 fn number_in<T: TryFrom<u64>>(
     key: &str,
     value: &str,
@@ -91,7 +106,27 @@ fn option_text(value: &serde_json::Value) -> String {
     }
 }
 
+/// Every option the driver understands.
+pub const KNOWN_KEYS: [&str; 6] = [
+    "ovs.bridge",
+    "ovs.mtu",
+    "ovs.uplink",
+    "ovs.vlan",
+    "ovs.arp_responder",
+    "ovs.icc",
+];
+
 impl NetworkOptions {
+    /// Whether the switch answers ARP requests for endpoint addresses itself.
+    pub fn arp_responder_enabled(&self) -> bool {
+        self.arp_responder.unwrap_or(true)
+    }
+
+    /// Whether endpoints of the network may talk to each other.
+    pub fn icc_enabled(&self) -> bool {
+        self.icc.unwrap_or(true)
+    }
+
     /// Parses the CreateNetwork `Options` map: the `ovs.*` keys of
     /// `com.docker.network.generic`. Keys outside the `ovs.` namespace belong to Docker or other
     /// tools and are ignored; an unknown `ovs.*` key is refused.
@@ -116,10 +151,12 @@ impl NetworkOptions {
                 "ovs.mtu" => parsed.mtu = Some(number_in(key, &text, 68, 65535)?),
                 "ovs.uplink" => parsed.uplink = Some(interface_name(key, &text)?),
                 "ovs.vlan" => parsed.vlan = Some(number_in(key, &text, 1, 4094)?),
+                "ovs.arp_responder" => parsed.arp_responder = Some(boolean(key, &text)?),
+                "ovs.icc" => parsed.icc = Some(boolean(key, &text)?),
                 _ => {
                     return Err(refuse(
                         key,
-                        "unknown option (known: ovs.bridge, ovs.mtu, ovs.uplink, ovs.vlan)",
+                        format!("unknown option (known: {})", KNOWN_KEYS.join(", ")),
                     ))
                 }
             }
@@ -171,8 +208,16 @@ mod tests {
                 mtu: Some(1400),
                 uplink: Some("eth9".into()),
                 vlan: Some(42),
+                ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn switches_default_on() {
+        let parsed = parse(json!({"ovs.icc": "false"})).unwrap();
+        assert!(!parsed.icc_enabled());
+        assert!(parsed.arp_responder_enabled());
     }
 
     #[test]
@@ -197,6 +242,8 @@ mod tests {
             (json!({"ovs.bridge": "sixteen-bytes-xx"}), "ovs.bridge"),
             (json!({"ovs.bridge": ""}), "ovs.bridge"),
             (json!({"ovs.uplink": "a b"}), "ovs.uplink"),
+            (json!({"ovs.icc": "maybe"}), "ovs.icc"),
+            (json!({"ovs.arp_responder": "2"}), "ovs.arp_responder"),
         ] {
             let err = parse(generic.clone()).unwrap_err();
             assert_eq!(err.key, key, "for {generic}");

@@ -7,7 +7,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
+use crate::flows::fake::FakeFlowTables;
+use crate::flows::FlowTables as _;
 use crate::links::fake::FakeLinks;
+use crate::pipeline::{endpoint_cookie, network_cookie};
 use crate::switch::fake::FakeSwitch;
 use crate::switch::keys;
 use crate::wire::EndpointInterface;
@@ -22,24 +25,35 @@ const EP_TWIN: &str = "aaaaaaaaaaaa111111111111111111111111111111111111111111111
 struct Fixture {
     switch: Arc<FakeSwitch>,
     links: Arc<FakeLinks>,
+    flows: Arc<FakeFlowTables>,
     driver: Driver,
 }
 
 fn fixture() -> Fixture {
     let switch = Arc::new(FakeSwitch::new());
     let links = Arc::new(FakeLinks::new());
+    let flows = Arc::new(FakeFlowTables::new());
     let driver = Driver::new(
         switch.clone(),
         links.clone(),
+        flows.clone(),
         DriverConfig {
             datapath_type: "netdev".into(),
             bridge_link_wait: Duration::from_millis(200),
+            ofport_wait: Duration::from_millis(200),
         },
     );
     Fixture {
         switch,
         links,
+        flows,
         driver,
+    }
+}
+
+impl Fixture {
+    fn cookies(&self, bridge: &str) -> std::collections::BTreeSet<u64> {
+        self.flows.flows(bridge).iter().map(|f| f.cookie).collect()
     }
 }
 
@@ -430,4 +444,96 @@ async fn switch_outage_is_reported() {
         .unwrap_err();
     assert!(err.to_string().contains("ovsdb-server"), "{err}");
     assert!(!err.is_client_error());
+}
+
+#[tokio::test]
+async fn endpoint_flows_come_and_go_with_the_endpoint() {
+    let f = fixture();
+    f.network(json!({})).await;
+    let bridge = "br-111111111111";
+    assert_eq!(f.cookies(bridge), [network_cookie(NET)].into());
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    assert!(f.cookies(bridge).contains(&endpoint_cookie(EP)));
+    // One bundle per endpoint change.
+    let batches = f.flows.batches();
+    assert_eq!(batches.len(), 2, "network flows, then the endpoint's");
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+    assert_eq!(f.cookies(bridge), [network_cookie(NET)].into());
+}
+
+#[tokio::test]
+async fn flow_failure_rolls_the_endpoint_back() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.flows.set_down("br-111111111111", true);
+    let err = f
+        .driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("ovs-vswitchd unavailable"),
+        "{err}"
+    );
+    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+}
+
+#[tokio::test]
+async fn reconcile_restores_a_wiped_table_and_keeps_right_flows() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    let bridge = "br-111111111111";
+    let before = f.flows.flows(bridge);
+    let batches = f.flows.batches().len();
+    assert!(f.driver.reconcile_all().await.is_empty());
+    assert_eq!(
+        f.flows.batches().len(),
+        batches,
+        "nothing to change, nothing sent"
+    );
+    f.flows.wipe(bridge);
+    f.links
+        .delete_address(bridge, "10.20.0.1/24".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(f.driver.reconcile_all().await.is_empty());
+    assert_eq!(f.flows.flows(bridge), before);
+    assert_eq!(
+        f.links.link(bridge).unwrap().addresses,
+        vec!["10.20.0.1/24".parse().unwrap()]
+    );
+}
+
+#[tokio::test]
+async fn foreign_flows_are_never_touched() {
+    let f = fixture();
+    f.network(json!({})).await;
+    let bridge = "br-111111111111";
+    let foreign = crate::pipeline::Flow {
+        table: 0,
+        priority: 300,
+        cookie: 0x1234,
+        flow_match: openflow::Match::new().in_port(7),
+        instructions: vec![],
+    };
+    f.flows
+        .apply(bridge, vec![crate::flows::FlowChange::Add(foreign.clone())])
+        .await
+        .unwrap();
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+    f.flows.wipe("nothing");
+    assert!(f.driver.reconcile_all().await.is_empty());
+    assert!(f.flows.flows(bridge).contains(&foreign));
 }

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::naming::Mac;
+
 use super::{
     keys, EndpointRecord, InterfaceStatus, NetworkRecord, Switch, SwitchError, ROLE_UPLINK,
 };
@@ -33,6 +35,33 @@ struct State {
     calls: Vec<String>,
     failing: Option<(String, SwitchError)>,
     next_ofport: i64,
+}
+
+impl State {
+    fn interfaces(&self) -> BTreeMap<String, InterfaceStatus> {
+        let mut all = BTreeMap::new();
+        for (name, bridge) in &self.bridges {
+            all.insert(
+                name.clone(),
+                InterfaceStatus {
+                    ofport: Some(65534),
+                    error: None,
+                    mac: Some(Mac([0x02, 0xbb, 0, 0, 0, 1])),
+                },
+            );
+            for (port, p) in &bridge.ports {
+                all.insert(
+                    port.clone(),
+                    InterfaceStatus {
+                        ofport: Some(p.ofport),
+                        error: None,
+                        mac: None,
+                    },
+                );
+            }
+        }
+        all
+    }
 }
 
 /// The fake switch.
@@ -139,6 +168,12 @@ impl Switch for FakeSwitch {
             };
         bridge.external_ids.extend(network.external_ids());
         if let Some(uplink) = &network.options.uplink {
+            state.next_ofport += 1;
+            let ofport = state.next_ofport;
+            let bridge = state
+                .bridges
+                .get_mut(&network.bridge)
+                .expect("just found or made");
             bridge.ports.insert(
                 uplink.clone(),
                 FakePort {
@@ -148,6 +183,7 @@ impl Switch for FakeSwitch {
                     ]
                     .into(),
                     tag: network.options.vlan,
+                    ofport,
                     ..Default::default()
                 },
             );
@@ -242,11 +278,11 @@ impl Switch for FakeSwitch {
 
     async fn interface_status(&self, name: &str) -> Result<Option<InterfaceStatus>, SwitchError> {
         let state = self.enter("interface_status", name)?;
-        Ok(state.bridges.values().find_map(|b| {
-            b.ports.get(name).map(|p| InterfaceStatus {
-                ofport: Some(p.ofport),
-                error: None,
-            })
-        }))
+        Ok(state.interfaces().remove(name))
+    }
+
+    async fn interfaces(&self) -> Result<BTreeMap<String, InterfaceStatus>, SwitchError> {
+        let state = self.enter("interfaces", "")?;
+        Ok(state.interfaces())
     }
 }

@@ -70,6 +70,17 @@ pub struct EndpointRecord {
 pub struct InterfaceStatus {
     pub ofport: Option<i64>,
     pub error: Option<String>,
+    /// The MAC address the interface actually has (`mac_in_use`).
+    pub mac: Option<Mac>,
+}
+
+impl InterfaceStatus {
+    /// The OpenFlow port number, once ovs-vswitchd has attached the interface.
+    pub fn attached_ofport(&self) -> Option<u32> {
+        self.ofport
+            .filter(|p| *p > 0)
+            .and_then(|p| u32::try_from(p).ok())
+    }
 }
 
 fn join_nets(nets: &[IpNet]) -> String {
@@ -210,6 +221,8 @@ pub trait Switch: Send + Sync + 'static {
     async fn remove_port(&self, bridge: &str, port: &str) -> Result<(), SwitchError>;
     /// ofport and error of an interface, when it exists.
     async fn interface_status(&self, name: &str) -> Result<Option<InterfaceStatus>, SwitchError>;
+    /// Status of every interface, by name.
+    async fn interfaces(&self) -> Result<BTreeMap<String, InterfaceStatus>, SwitchError>;
 }
 
 #[cfg(test)]

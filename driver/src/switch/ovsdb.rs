@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+
+use crate::naming::Mac;
 use ovsdb::client::Client;
 use ovsdb::ops::{Condition, Mutation, Operation, OperationResult};
 use ovsdb::value::{Atom, Row, Value};
@@ -205,6 +207,14 @@ impl Switch for OvsdbSwitch {
                     ("ports", Value::set_of(new_ports)),
                     ("datapath_type", Value::string(datapath_type)),
                     ("external_ids", string_map(&network.external_ids())),
+                    ("fail_mode", Value::string("secure")),
+                    (
+                        "other_config",
+                        Value::string_map([(
+                            "hwaddr".to_string(),
+                            Mac::from_id(&network.network_id).to_string(),
+                        )]),
+                    ),
                     (
                         "protocols",
                         Value::set_of(BRIDGE_PROTOCOLS.iter().map(|p| Atom::from(*p)).collect()),
@@ -442,11 +452,31 @@ impl Switch for OvsdbSwitch {
 
     async fn interface_status(&self, name: &str) -> Result<Option<InterfaceStatus>, SwitchError> {
         let rows = self
-            .select("Interface", by_name(name), &["ofport", "error"])
+            .select("Interface", by_name(name), &INTERFACE_STATUS_COLUMNS)
             .await?;
-        Ok(rows.first().map(|r| InterfaceStatus {
-            ofport: r.get("ofport").and_then(Value::as_integer),
-            error: r.get("error").and_then(Value::as_str).map(str::to_string),
-        }))
+        Ok(rows.first().map(interface_status))
+    }
+
+    async fn interfaces(&self) -> Result<BTreeMap<String, InterfaceStatus>, SwitchError> {
+        let mut columns = INTERFACE_STATUS_COLUMNS.to_vec();
+        columns.push("name");
+        let rows = self.select("Interface", vec![], &columns).await?;
+        Ok(rows
+            .iter()
+            .map(|r| (column_str(r, "name").to_string(), interface_status(r)))
+            .collect())
+    }
+}
+
+const INTERFACE_STATUS_COLUMNS: [&str; 3] = ["ofport", "error", "mac_in_use"];
+
+fn interface_status(row: &Row) -> InterfaceStatus {
+    InterfaceStatus {
+        ofport: row.get("ofport").and_then(Value::as_integer),
+        error: row.get("error").and_then(Value::as_str).map(str::to_string),
+        mac: row
+            .get("mac_in_use")
+            .and_then(Value::as_str)
+            .and_then(Mac::parse),
     }
 }
