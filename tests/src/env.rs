@@ -390,7 +390,13 @@ impl Env {
     /// Panics unless `output` succeeded; returns its trimmed stdout.
     pub fn expect_success(&self, output: CmdOutput) -> String {
         if !output.success() {
-            self.fail(&format!("command failed: {}", output.describe()));
+            let gist = output
+                .stderr
+                .lines()
+                .map(str::trim)
+                .find(|line| !line.is_empty())
+                .unwrap_or("(no stderr)");
+            self.fail(&format!("command failed: {gist}\n{}", output.describe()));
         }
         output.stdout_trimmed()
     }
@@ -881,6 +887,7 @@ impl Env {
             .args(&args)
             .env("RUST_LOG", &self.options.driver_log_filter)
             .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|error| error.to_string())?)
             .stderr(log);
@@ -1135,6 +1142,14 @@ impl Env {
 
     fn teardown(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        let mut step_started = Instant::now();
+        let mut timed = |notes: &mut Vec<String>, step: &str| {
+            let took = step_started.elapsed();
+            if took > Duration::from_secs(2) {
+                notes.push(format!("{step} took {:.1} s", took.as_secs_f64()));
+            }
+            step_started = Instant::now();
+        };
         let driver_usable = !self.options.driver || self.driver_alive() || {
             // Docker needs the driver to release endpoints; bring it back if a test killed it.
             self.driver_bin.is_file() && self.try_start_driver().is_ok()
@@ -1145,9 +1160,11 @@ impl Env {
                 notes.push(format!("removing docker objects: {error}"));
             }
         }
+        timed(&mut notes, "removing containers and networks");
         if let Some(note) = Self::stop_child(&self.driver, Duration::from_secs(10)) {
             notes.push(format!("driver: {note}"));
         }
+        timed(&mut notes, "stopping the driver");
         // Without the driver dockerd's shutdown would wait on plugin retries: kill it outright.
         let dockerd_grace = if driver_usable {
             Duration::from_secs(20)
@@ -1157,6 +1174,7 @@ impl Env {
         if let Some(note) = Self::stop_child(&self.dockerd, dockerd_grace) {
             notes.push(format!("dockerd: {note}"));
         }
+        timed(&mut notes, "stopping dockerd");
         process::kill_container_processes(&stale::container_ids(&self.data_root));
         for daemon in ["ovs-vswitchd", "ovsdb-server"] {
             if let Some(pid) = process::read_pidfile(&self.ovs_dir.join(format!("{daemon}.pid"))) {
@@ -1165,6 +1183,7 @@ impl Env {
                 }
             }
         }
+        timed(&mut notes, "stopping OVS");
         Self::stop_child(&self.holder, Duration::ZERO);
         let needle = format!("{}/", self.dir.display());
         for (pid, line) in process::kill_processes_mentioning(&needle) {
@@ -1187,6 +1206,7 @@ impl Env {
                 notes.push(format!("remove {}: {error}", self.dir.display()));
             }
         }
+        timed(&mut notes, "removing the netns and files");
         notes
     }
 }

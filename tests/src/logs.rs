@@ -15,9 +15,29 @@ pub fn tail(path: &Path, lines: usize, keep: impl Fn(&str) -> bool) -> String {
     let _ = file.seek(SeekFrom::Start(length.saturating_sub(window)));
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
+    let text = strip_ansi(&String::from_utf8_lossy(&bytes));
     let kept: Vec<&str> = text.lines().filter(|line| keep(line)).collect();
     kept[kept.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Removes ANSI escape sequences (colored tracing output) so tails stay readable.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in '@'..='~'.
+            for next in chars.by_ref() {
+                if ('@'..='~').contains(&next) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A titled block with the tail of a log, or a note that the file is empty.
@@ -37,6 +57,15 @@ pub fn section(title: &str, path: &Path, lines: usize, keep: impl Fn(&str) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strips_color_codes() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2mtime\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m x"),
+            "time  WARN x"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
 
     #[test]
     fn keeps_the_last_matching_lines() {

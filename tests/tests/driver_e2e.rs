@@ -523,8 +523,12 @@ fn option_mtu_sets_the_container_mtu(env: &Env) {
 }
 
 fn option_uplink_and_vlan(env: &Env) {
-    env.ip_ok(&["link", "add", "upl0", "type", "dummy"]);
+    // A veth pair stands in for a physical NIC (this kernel may lack the dummy module).
+    env.ip_ok(&[
+        "link", "add", "upl0", "type", "veth", "peer", "name", "upl0p",
+    ]);
     env.ip_ok(&["link", "set", "upl0", "up"]);
+    env.ip_ok(&["link", "set", "upl0p", "up"]);
     let id = env.create_network(
         "tagged",
         &[
