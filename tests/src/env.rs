@@ -653,6 +653,14 @@ impl Env {
                 dir.join("ovs-vswitchd.log").display()
             ))
             .args(["--detach", "--no-chdir"]);
+        // e.g. OVS_E2E_VSWITCHD_VLOG="vconn:file:dbg ofproto:file:dbg" logs OpenFlow traffic.
+        if let Ok(levels) = std::env::var("OVS_E2E_VSWITCHD_VLOG") {
+            vswitchd.args(
+                levels
+                    .split_whitespace()
+                    .map(|level| format!("--verbose={level}")),
+            );
+        }
         let output = self.run_recorded(vswitchd, STARTUP_TIMEOUT);
         if !output.success() {
             return Err(format!(
