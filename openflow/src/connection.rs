@@ -23,7 +23,10 @@ pub(crate) enum Pending {
     /// The single reply (or error) to a request.
     Reply(oneshot::Sender<Result<Message, Error>>),
     /// Multipart fragments merged until the last one.
-    Multipart { merged: Option<MultipartReply>, tx: oneshot::Sender<Result<MultipartReply, Error>> },
+    Multipart {
+        merged: Option<MultipartReply>,
+        tx: oneshot::Sender<Result<MultipartReply, Error>>,
+    },
     /// A message with no reply (flow_mod, bundle add): only errors are collected.
     ErrorsOnly(Arc<Mutex<Vec<(u32, ErrorMsg)>>>),
 }
@@ -98,7 +101,8 @@ pub(crate) async fn run(
     loop {
         let attempt = async {
             let mut stream =
-                transport::open(&shared.target, tls.as_ref(), shared.options.connect_timeout).await?;
+                transport::open(&shared.target, tls.as_ref(), shared.options.connect_timeout)
+                    .await?;
             let version = handshake(&mut stream, &shared.options).await?;
             Ok::<_, Error>((stream, version))
         };
@@ -147,7 +151,10 @@ fn disconnect(shared: &Shared, reason: String) {
         std::mem::take(&mut state.pending)
     };
     shared.connected.send_replace(None);
-    let lost = || Error::ConnectionLost { target: shared.target.to_string(), reason: reason.clone() };
+    let lost = || Error::ConnectionLost {
+        target: shared.target.to_string(),
+        reason: reason.clone(),
+    };
     for (_, p) in pending {
         match p {
             Pending::Reply(tx) => {
@@ -165,11 +172,18 @@ fn disconnect(shared: &Shared, reason: String) {
 /// Exchanges hellos and picks the highest common version.
 async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version, Error> {
     let ours: Vec<u8> = options.versions.iter().map(|v| v.wire()).collect();
-    let max_ours = options.versions.iter().copied().max().ok_or_else(|| {
-        Error::Negotiation("no OpenFlow version allowed in options".into())
-    })?;
-    let hello = Message::Hello(Hello { versions: ours.clone() });
-    stream.write_all(&codec::encode_to_vec(max_ours, 0, &hello)?).await?;
+    let max_ours = options
+        .versions
+        .iter()
+        .copied()
+        .max()
+        .ok_or_else(|| Error::Negotiation("no OpenFlow version allowed in options".into()))?;
+    let hello = Message::Hello(Hello {
+        versions: ours.clone(),
+    });
+    stream
+        .write_all(&codec::encode_to_vec(max_ours, 0, &hello)?)
+        .await?;
     stream.flush().await?;
     let mut buf = BytesMut::with_capacity(1024);
     let read_hello = async {
@@ -190,7 +204,12 @@ async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version,
     let theirs = match message {
         Message::Hello(h) => h.versions,
         Message::Error(e) => return Err(Error::Negotiation(format!("switch sent {e}"))),
-        other => return Err(Error::Negotiation(format!("expected HELLO, got {}", other.name()))),
+        other => {
+            return Err(Error::Negotiation(format!(
+                "expected HELLO, got {}",
+                other.name()
+            )))
+        }
     };
     let chosen = if theirs.is_empty() {
         options
@@ -200,7 +219,12 @@ async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version,
             .filter(|v| v.wire() <= header.version)
             .max()
     } else {
-        options.versions.iter().copied().filter(|v| theirs.contains(&v.wire())).max()
+        options
+            .versions
+            .iter()
+            .copied()
+            .filter(|v| theirs.contains(&v.wire()))
+            .max()
     };
     match chosen {
         Some(v) => Ok(v),
@@ -211,7 +235,9 @@ async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version,
                 experimenter: None,
                 data: b"no common OpenFlow version".to_vec(),
             });
-            let _ = stream.write_all(&codec::encode_to_vec(max_ours, 0, &err)?).await;
+            let _ = stream
+                .write_all(&codec::encode_to_vec(max_ours, 0, &err)?)
+                .await;
             Err(Error::Negotiation(format!(
                 "switch supports versions {theirs:?} (hello version {:#x}), we allow {ours:?}",
                 header.version
@@ -221,12 +247,30 @@ async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version,
 }
 
 /// Serves one established connection until it fails; returns the reason.
-async fn serve(shared: &Arc<Shared>, stream: BoxStream, version: Version, generation: u64) -> String {
+async fn serve(
+    shared: &Arc<Shared>,
+    stream: BoxStream,
+    version: Version,
+    generation: u64,
+) -> String {
     let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    if let Some(miss_send_len) = shared.options.miss_send_len {
+        let config = Message::SetConfig(codec::SwitchConfig {
+            flags: 0,
+            miss_send_len,
+        });
+        if let Ok(bytes) = codec::encode_to_vec(version, shared.xids(1), &config) {
+            let _ = tx.send(bytes);
+        }
+    }
     {
         let mut state = shared.lock();
-        state.live = Some(Live { version, generation, tx: tx.clone() });
+        state.live = Some(Live {
+            version,
+            generation,
+            tx: tx.clone(),
+        });
     }
     shared.connected.send_replace(Some(version));
     let _ = shared.events.send(Event::Connected(version));
@@ -322,14 +366,19 @@ fn dispatch(shared: &Shared, version: Version, frame: &[u8], tx: &mpsc::Unbounde
     let message = match codec::decode(frame) {
         Ok((_, m)) => m,
         Err(e) => {
-            tracing::warn!(xid = header.xid, msg_type = header.msg_type, "undecodable message: {e}");
+            tracing::warn!(
+                xid = header.xid,
+                msg_type = header.msg_type,
+                "undecodable message: {e}"
+            );
             complete(shared, header, Err(Error::Decode(e)));
             return;
         }
     };
     match message {
         Message::EchoRequest(data) => {
-            if let Ok(bytes) = codec::encode_to_vec(version, header.xid, &Message::EchoReply(data)) {
+            if let Ok(bytes) = codec::encode_to_vec(version, header.xid, &Message::EchoReply(data))
+            {
                 let _ = tx.send(bytes);
             }
         }
@@ -353,7 +402,9 @@ fn route_error(shared: &Shared, header: Header, error: ErrorMsg) {
     let mut state = shared.lock();
     match state.pending.get(&header.xid) {
         Some(Pending::ErrorsOnly(sink)) => {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).push((header.xid, error));
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((header.xid, error));
         }
         Some(_) => {
             if let Some(p) = state.pending.remove(&header.xid) {
@@ -364,7 +415,10 @@ fn route_error(shared: &Shared, header: Header, error: ErrorMsg) {
         None => {
             drop(state);
             tracing::debug!(xid = header.xid, "unsolicited error {error}");
-            let _ = shared.events.send(Event::Error { xid: header.xid, error });
+            let _ = shared.events.send(Event::Error {
+                xid: header.xid,
+                error,
+            });
         }
     }
 }
@@ -391,7 +445,9 @@ fn route_multipart(shared: &Shared, header: Header, part: MultipartReply) {
         drop(state);
         let result = match merged {
             Some(m) if ok => Ok(m),
-            _ => Err(Error::UnexpectedReply("multipart fragments of different types")),
+            _ => Err(Error::UnexpectedReply(
+                "multipart fragments of different types",
+            )),
         };
         let _ = tx.send(result);
     }
@@ -415,7 +471,10 @@ fn complete(shared: &Shared, header: Header, result: Result<Message, Error>) {
         (Some(p), Err(e)) => fail(p, e),
         (_, Ok(m)) => {
             tracing::debug!(xid = header.xid, "unsolicited {}", m.name());
-            let _ = shared.events.send(Event::Other { xid: header.xid, message: Box::new(m) });
+            let _ = shared.events.send(Event::Other {
+                xid: header.xid,
+                message: Box::new(m),
+            });
         }
         (None, Err(_)) => {}
     }

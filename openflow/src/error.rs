@@ -40,7 +40,10 @@ pub enum Error {
     FlowMods { failures: Vec<FlowModFailure> },
     /// A bundle was rejected and discarded; nothing was applied.
     #[error("bundle failed ({error}){}", if failures.is_empty() { String::new() } else { format!(": {}", describe(failures)) })]
-    Bundle { error: ErrorMsg, failures: Vec<FlowModFailure> },
+    Bundle {
+        error: ErrorMsg,
+        failures: Vec<FlowModFailure>,
+    },
     #[error("unexpected reply {0}")]
     UnexpectedReply(&'static str),
     #[error("invalid target {0:?} (expected unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT)")]

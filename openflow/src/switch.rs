@@ -38,6 +38,10 @@ pub struct Options {
     pub tls: Option<TlsFiles>,
     /// Capacity of the event broadcast channel (slow subscribers lag and skip events).
     pub event_capacity: usize,
+    /// Sent in a SET_CONFIG after each (re)connect. OVS sends asynchronous messages
+    /// (packet-in, port status, flow removed) to service connections such as
+    /// `<bridge>.mgmt` only when this is nonzero. `None` leaves the switch config alone.
+    pub miss_send_len: Option<u16>,
 }
 
 impl Default for Options {
@@ -51,6 +55,7 @@ impl Default for Options {
             backoff_max: Duration::from_secs(5),
             tls: None,
             event_capacity: 1024,
+            miss_send_len: Some(crate::codec::action::CONTROLLER_MAX_LEN_NO_BUFFER),
         }
     }
 }
@@ -65,9 +70,15 @@ pub enum Event {
     FlowRemoved(Box<FlowRemoved>),
     PortStatus(Box<PortStatus>),
     /// An error whose xid matches no outstanding request.
-    Error { xid: u32, error: ErrorMsg },
+    Error {
+        xid: u32,
+        error: ErrorMsg,
+    },
     /// Any other message not matched to a request.
-    Other { xid: u32, message: Box<Message> },
+    Other {
+        xid: u32,
+        message: Box<Message>,
+    },
 }
 
 /// Closes the connection task when the last handle is dropped.
@@ -114,7 +125,12 @@ impl Switch {
         let shared = Arc::new(Shared::new(target, options));
         let (shutdown_tx, shutdown_rx) = watch::channel(());
         tokio::spawn(connection::run(shared.clone(), tls, shutdown_rx));
-        Ok(Switch { owner: Arc::new(Owner { shared, _shutdown: shutdown_tx }) })
+        Ok(Switch {
+            owner: Arc::new(Owner {
+                shared,
+                _shutdown: shutdown_tx,
+            }),
+        })
     }
 
     /// Connects and waits until the handshake is done (or `options.connect_timeout` passes).
@@ -161,7 +177,10 @@ impl Switch {
 
     fn not_connected(&self) -> Error {
         let reason = self.shared().lock().last_error.clone();
-        Error::NotConnected { target: self.target(), reason }
+        Error::NotConnected {
+            target: self.target(),
+            reason,
+        }
     }
 
     /// Encodes messages (one xid each, starting at a fresh xid), registers the pending
@@ -174,12 +193,14 @@ impl Switch {
         let shared = self.shared();
         let (version, generation) = {
             let state = shared.lock();
-            let live = state.live.as_ref().ok_or_else(|| {
-                Error::NotConnected { target: shared.target.to_string(), reason: state.last_error.clone() }
+            let live = state.live.as_ref().ok_or_else(|| Error::NotConnected {
+                target: shared.target.to_string(),
+                reason: state.last_error.clone(),
             })?;
             (live.version, live.generation)
         };
-        let count = u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
+        let count =
+            u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
         let first = shared.xids(count.max(1));
         let mut bytes = Vec::with_capacity(messages.len() * 128);
         for (i, m) in messages.iter().enumerate() {
@@ -202,7 +223,10 @@ impl Switch {
     }
 
     fn not_connected_locked(&self, reason: &str) -> Error {
-        Error::NotConnected { target: self.target(), reason: reason.to_string() }
+        Error::NotConnected {
+            target: self.target(),
+            reason: reason.to_string(),
+        }
     }
 
     fn forget(&self, first: u32, count: u32) {
@@ -285,20 +309,36 @@ impl Switch {
 
     /// Sets the switch configuration and waits for a barrier (so errors are reported).
     pub async fn set_config(&self, config: SwitchConfig) -> Result<(), Error> {
-        self.send_batch(vec![Message::SetConfig(config)]).await.map_err(first_failure)
+        self.send_batch(vec![Message::SetConfig(config)])
+            .await
+            .map_err(first_failure)
     }
 
     /// Sends a packet out and waits for a barrier (so errors are reported).
     pub async fn packet_out(&self, packet: PacketOut) -> Result<(), Error> {
-        self.send_batch(vec![Message::PacketOut(packet)]).await.map_err(first_failure)
+        self.send_batch(vec![Message::PacketOut(packet)])
+            .await
+            .map_err(first_failure)
     }
 
     /// Sends messages without replies followed by one barrier, all in one write, and
     /// returns the errors the switch reported for them.
-    async fn send_batch(&self, mut messages: Vec<Message>) -> Result<(), Error> {
+    async fn send_batch(&self, messages: Vec<Message>) -> Result<(), Error> {
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let (first, n) = self.send_with_barrier(messages, &errors).await?;
+        self.forget(first, n);
+        failures_to_result(collect_failures(&errors, first))
+    }
+
+    /// Sends `messages` (registered as error-only) plus a barrier and waits for the barrier
+    /// reply. The messages' xids stay registered: the caller must `forget(first, n)` them.
+    async fn send_with_barrier(
+        &self,
+        mut messages: Vec<Message>,
+        errors: &Arc<Mutex<Vec<(u32, ErrorMsg)>>>,
+    ) -> Result<(u32, u32), Error> {
         let n = u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
         messages.push(Message::BarrierRequest);
-        let errors = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = oneshot::channel();
         let (first, _) = self.submit(&messages, |first, insert| {
             for i in 0..n {
@@ -306,27 +346,31 @@ impl Switch {
             }
             insert(first.wrapping_add(n), Pending::Reply(tx));
         })?;
-        let reply = self.await_reply(rx, first, n + 1).await?;
-        if !matches!(reply, Message::BarrierReply) {
-            return Err(Error::UnexpectedReply(reply.name()));
-        }
-        let failures = collect_failures(&errors, first);
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::FlowMods { failures })
+        let barrier = first.wrapping_add(n);
+        match self.await_reply(rx, barrier, 1).await {
+            Ok(Message::BarrierReply) => Ok((first, n)),
+            Ok(other) => {
+                self.forget(first, n);
+                Err(Error::UnexpectedReply(other.name()))
+            }
+            Err(e) => {
+                self.forget(first, n);
+                Err(e)
+            }
         }
     }
 
     /// Sends flow_mods followed by a barrier, batched into as few writes as possible.
     /// Not atomic: on [`Error::FlowMods`] the listed flow_mods failed and the rest applied.
     pub async fn send_flow_mods(&self, flow_mods: Vec<FlowMod>) -> Result<(), Error> {
-        self.send_batch(flow_mods.into_iter().map(Message::FlowMod).collect()).await
+        self.send_batch(flow_mods.into_iter().map(Message::FlowMod).collect())
+            .await
     }
 
     /// Applies flow_mods atomically in a bundle (OpenFlow 1.4 bundles, or the OVS/ONF
     /// extension on OpenFlow 1.3): open, add each, commit. If the switch rejects any of
-    /// them nothing is applied, the bundle is discarded and [`Error::Bundle`] is returned.
+    /// them nothing is applied, the bundle is discarded and [`Error::Bundle`] is returned
+    /// (with the index and error of each rejected flow_mod when the switch names them).
     pub async fn bundle(&self, flow_mods: Vec<FlowMod>) -> Result<(), Error> {
         let bundle_id = self.shared().next_bundle_id.fetch_add(1, Ordering::Relaxed);
         let flags = BUNDLE_ATOMIC | BUNDLE_ORDERED;
@@ -338,43 +382,67 @@ impl Switch {
                 properties: Vec::new(),
             })
         };
-        self.bundle_control(control(BundleCtrlType::OpenRequest), BundleCtrlType::OpenReply)
-            .await?;
-        let n = flow_mods.len();
+        self.bundle_control(
+            control(BundleCtrlType::OpenRequest),
+            BundleCtrlType::OpenReply,
+        )
+        .await?;
         let adds: Vec<Message> = flow_mods
             .into_iter()
             .map(|f| {
-                Message::BundleAdd(BundleAdd { bundle_id, flags, message: Box::new(Message::FlowMod(f)) })
+                let message = Box::new(Message::FlowMod(f));
+                Message::BundleAdd(BundleAdd {
+                    bundle_id,
+                    flags,
+                    message,
+                })
             })
             .collect();
-        // Errors in bundled messages found when they are added would not stop a commit, so
-        // wait for them (barrier) before committing.
-        let added = self.send_batch(adds).await;
-        let result = match added {
-            Ok(()) => {
-                let commit = self
-                    .bundle_control(control(BundleCtrlType::CommitRequest), BundleCtrlType::CommitReply)
-                    .await;
-                match commit {
-                    Ok(()) => return Ok(()),
-                    Err(e) => Err(e),
-                }
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        // A message rejected when it is added would not stop the commit from applying the
+        // others, so wait (barrier) for such errors before committing. OVS reports errors
+        // found at commit time with the xid of the failing add, so keep the add xids
+        // registered until the commit is answered.
+        let result = match self.send_with_barrier(adds, &errors).await {
+            Ok((first, n)) => {
+                let added = collect_failures(&errors, first);
+                let result = if added.is_empty() {
+                    let commit = control(BundleCtrlType::CommitRequest);
+                    let committed = self
+                        .bundle_control(commit, BundleCtrlType::CommitReply)
+                        .await;
+                    let failures = collect_failures(&errors, first);
+                    match committed {
+                        Ok(()) => {
+                            self.forget(first, n);
+                            return Ok(());
+                        }
+                        Err(Error::Bundle { error, .. }) => Err(Error::Bundle { error, failures }),
+                        Err(Error::Switch(error)) => Err(Error::Bundle { error, failures }),
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    let error = added[0].error.clone();
+                    Err(Error::Bundle {
+                        error,
+                        failures: added,
+                    })
+                };
+                self.forget(first, n);
+                result
             }
             Err(e) => Err(e),
         };
-        let _ = self
-            .bundle_control(control(BundleCtrlType::DiscardRequest), BundleCtrlType::DiscardReply)
-            .await;
-        let _ = n;
-        Err(match result {
-            Err(Error::FlowMods { failures }) => {
-                let error = failures[0].error.clone();
-                Error::Bundle { error, failures }
-            }
-            Err(Error::Bundle { error, failures }) => Error::Bundle { error, failures },
-            Err(e) => e,
-            Ok(()) => Error::UnexpectedReply("bundle"),
-        })
+        if !matches!(
+            result,
+            Err(Error::NotConnected { .. } | Error::ConnectionLost { .. })
+        ) {
+            let discard = control(BundleCtrlType::DiscardRequest);
+            let _ = self
+                .bundle_control(discard, BundleCtrlType::DiscardReply)
+                .await;
+        }
+        result
     }
 
     async fn bundle_control(&self, message: Message, expect: BundleCtrlType) -> Result<(), Error> {
@@ -393,9 +461,10 @@ impl Switch {
                 Ok(())
             }
             Ok(other) => Err(Error::UnexpectedReply(other.name())),
-            Err(Error::Switch(error)) if error.is_bundle_error() => {
-                Err(Error::Bundle { error, failures: Vec::new() })
-            }
+            Err(Error::Switch(error)) if error.is_bundle_error() => Err(Error::Bundle {
+                error,
+                failures: Vec::new(),
+            }),
             Err(e) => Err(e),
         }
     }
@@ -459,10 +528,21 @@ fn collect_failures(errors: &Mutex<Vec<(u32, ErrorMsg)>>, first: u32) -> Vec<Flo
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .drain(..)
-        .map(|(xid, error)| FlowModFailure { index: xid.wrapping_sub(first) as usize, error })
+        .map(|(xid, error)| FlowModFailure {
+            index: xid.wrapping_sub(first) as usize,
+            error,
+        })
         .collect();
     failures.sort_by_key(|f| f.index);
     failures
+}
+
+fn failures_to_result(failures: Vec<FlowModFailure>) -> Result<(), Error> {
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::FlowMods { failures })
+    }
 }
 
 fn first_failure(e: Error) -> Error {

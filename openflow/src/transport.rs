@@ -72,7 +72,13 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bracket = |h: &str| if h.contains(':') { format!("[{h}]") } else { h.to_string() };
+        let bracket = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_string()
+            }
+        };
         match self {
             Target::Unix(p) => write!(f, "unix:{}", p.display()),
             Target::Tcp { host, port } => write!(f, "tcp:{}:{port}", bracket(host)),
@@ -118,7 +124,8 @@ pub(crate) async fn open(
                 Box::pin(stream)
             }
             Target::Ssl { host, port } => {
-                let config = tls.ok_or_else(|| Error::Tls("ssl: target without TLS files".into()))?;
+                let config =
+                    tls.ok_or_else(|| Error::Tls("ssl: target without TLS files".into()))?;
                 let stream = TcpStream::connect((host.as_str(), *port)).await?;
                 stream.set_nodelay(true)?;
                 let name = ServerName::try_from(host.clone())
@@ -128,9 +135,12 @@ pub(crate) async fn open(
             }
         })
     };
-    tokio::time::timeout(timeout, connect)
-        .await
-        .map_err(|_| Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
+    tokio::time::timeout(timeout, connect).await.map_err(|_| {
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))
+    })?
 }
 
 fn read_pem(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
@@ -160,7 +170,9 @@ pub(crate) fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in load_certs(&files.ca_cert)? {
-        roots.add(cert).map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
     }
     let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
@@ -173,7 +185,10 @@ pub(crate) fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig
         .map_err(|e| Error::Tls(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(CaOnlyVerifier(webpki)))
-        .with_client_auth_cert(load_certs(&files.certificate)?, load_key(&files.private_key)?)
+        .with_client_auth_cert(
+            load_certs(&files.certificate)?,
+            load_key(&files.private_key)?,
+        )
         .map_err(|e| Error::Tls(format!("client certificate: {e}")))?;
     Ok(Arc::new(config))
 }
@@ -191,7 +206,9 @@ impl ServerCertVerifier for CaOnlyVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
         {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

@@ -79,7 +79,10 @@ fn flow_mod_add_with_many_match_fields_and_output_ports() {
             Action::output(port::ALL),
             Action::output(port::FLOOD),
             Action::output(port::LOCAL),
-            Action::Output { port: port::CONTROLLER, max_len: 128 },
+            Action::Output {
+                port: port::CONTROLLER,
+                max_len: 128,
+            },
         ]);
     assert_prints(
         Version::V1_3,
@@ -102,7 +105,9 @@ fn flow_mod_modify_strict_ipv6_nd_cookie_mask_of14() {
         .ipv6_nd_target("fe80::1".parse().unwrap())
         .ipv6_nd_sll(mac("00:00:00:00:00:01"));
     m.check_prerequisites().unwrap();
-    let fm = FlowMod::modify_strict(1, 5, m).cookie_masked(1, 0xff).apply(vec![Action::DecNwTtl]);
+    let fm = FlowMod::modify_strict(1, 5, m)
+        .cookie_masked(1, 0xff)
+        .apply(vec![Action::DecNwTtl]);
     assert_prints(
         Version::V1_4,
         &Message::FlowMod(fm),
@@ -121,7 +126,10 @@ fn flow_mod_delete_arp_with_cookie_mask_out_port_and_group() {
         .arp_tpa_masked(Ipv4Addr::new(5, 6, 7, 8), Ipv4Addr::new(255, 255, 0, 0))
         .arp_sha(mac("00:00:00:00:00:02"))
         .arp_tha(mac("00:00:00:00:00:03"));
-    let fm = FlowMod::delete(openflow::TABLE_ALL, m).cookie_masked(0x100, 0xf00).out_port(5).out_group(9);
+    let fm = FlowMod::delete(openflow::TABLE_ALL, m)
+        .cookie_masked(0x100, 0xf00)
+        .out_port(5)
+        .out_group(9);
     assert_prints(
         Version::V1_3,
         &Message::FlowMod(fm),
@@ -133,18 +141,25 @@ fn flow_mod_delete_arp_with_cookie_mask_out_port_and_group() {
 
 #[test]
 fn flow_mod_delete_strict_icmp_and_modify_udp_with_instructions() {
-    let icmp = Match::prerequisites_for(Field::Icmpv4Type).icmpv4_type(8).icmpv4_code(0);
+    let icmp = Match::prerequisites_for(Field::Icmpv4Type)
+        .icmpv4_type(8)
+        .icmpv4_code(0);
     assert_prints(
         Version::V1_3,
         &Message::FlowMod(FlowMod::delete_strict(0, 10, icmp)),
         "OFPT_FLOW_MOD (OF1.3) (xid=0x42): DEL_STRICT priority=10,icmp,icmp_type=8,icmp_code=0 \
          actions=drop",
     );
-    let udp = Match::prerequisites_for(Field::UdpSrc).udp_src(53).udp_dst(5353);
+    let udp = Match::prerequisites_for(Field::UdpSrc)
+        .udp_src(53)
+        .udp_dst(5353);
     let fm = FlowMod::modify(0, udp)
         .instruction(Instruction::ClearActions)
         .instruction(Instruction::WriteActions(vec![Action::Group(4)]))
-        .instruction(Instruction::WriteMetadata { metadata: 0x1, mask: 0xff })
+        .instruction(Instruction::WriteMetadata {
+            metadata: 0x1,
+            mask: 0xff,
+        })
         .instruction(Instruction::GotoTable(5));
     assert_prints(
         Version::V1_3,
@@ -156,17 +171,31 @@ fn flow_mod_delete_strict_icmp_and_modify_udp_with_instructions() {
 
 #[test]
 fn flow_mod_vlan_and_nicira_actions() {
-    let sctp = Match::prerequisites_for(Field::SctpSrc).sctp_src(1).sctp_dst(2);
+    let sctp = Match::prerequisites_for(Field::SctpSrc)
+        .sctp_src(1)
+        .sctp_dst(2);
     let fm = FlowMod::add(0, 1, sctp).apply(vec![
         Action::PushVlan(0x8100),
         Action::SetField(Oxm::int(Field::VlanVid, 0x1000 | 5)),
         Action::PopVlan,
         Action::resubmit_table(7),
-        Action::Resubmit { port: Some(3), table: None },
-        Action::Resubmit { port: None, table: Some(2) },
+        Action::Resubmit {
+            port: Some(3),
+            table: None,
+        },
+        Action::Resubmit {
+            port: None,
+            table: Some(2),
+        },
         Action::load_reg(2, 0xdead),
-        Action::RegLoad { dst: FieldRange::bits(Field::Reg(5), 0, 15), value: 0x1f },
-        Action::RegMove { src: FieldRange::whole(Field::Reg(1)), dst: FieldRange::whole(Field::Reg(2)) },
+        Action::RegLoad {
+            dst: FieldRange::bits(Field::Reg(5), 0, 15),
+            value: 0x1f,
+        },
+        Action::RegMove {
+            src: FieldRange::whole(Field::Reg(1)),
+            dst: FieldRange::whole(Field::Reg(2)),
+        },
         Action::RegMove {
             src: FieldRange::bits(Field::Reg(3), 0, 7),
             dst: FieldRange::bits(Field::Reg(4), 8, 15),
@@ -223,17 +252,23 @@ fn set_field_for_every_writable_field() {
         (Field::Reg(15), "set_field:0x1->reg15"),
     ];
     for (field, want) in expected {
-        let len = field.len().unwrap();
+        let len = field.width().unwrap();
         let mut value = vec![0u8; len];
         value[len - 1] = 1;
         if *field == Field::VlanVid {
             value = vec![0x10, 0x01];
         }
         let m = Match::prerequisites_for(*field);
-        let fm = FlowMod::add(0, 1, m)
-            .apply(vec![Action::SetField(Oxm { field: *field, value, mask: None })]);
+        let fm = FlowMod::add(0, 1, m).apply(vec![Action::SetField(Oxm {
+            field: *field,
+            value,
+            mask: None,
+        })]);
         let text = print(Version::V1_3, &Message::FlowMod(fm));
-        assert!(text.contains(&format!("actions={want}\n")), "{field:?}: {text}");
+        assert!(
+            text.contains(&format!("actions={want}\n")),
+            "{field:?}: {text}"
+        );
     }
 }
 
@@ -250,8 +285,16 @@ fn multipart_requests_print_with_filters() {
         &Message::MultipartRequest(MultipartRequest::Flow(filter.clone())),
         "OFPST_FLOW request (OF1.3) (xid=0x42): table=2 out_port=4 in_port=1",
     );
-    let text = print(v, &Message::MultipartRequest(MultipartRequest::Aggregate(filter)));
-    assert!(text.starts_with("OFPST_AGGREGATE request (OF1.3) (xid=0x42): table=2 out_port=4 in_port=1"), "{text}");
+    let text = print(
+        v,
+        &Message::MultipartRequest(MultipartRequest::Aggregate(filter)),
+    );
+    assert!(
+        text.starts_with(
+            "OFPST_AGGREGATE request (OF1.3) (xid=0x42): table=2 out_port=4 in_port=1"
+        ),
+        "{text}"
+    );
     assert_prints(
         v,
         &Message::MultipartRequest(MultipartRequest::PortStats(port::ANY)),
@@ -273,11 +316,23 @@ fn multipart_requests_print_with_filters() {
 fn bundle_messages_print_for_both_versions() {
     let add = |v| {
         let fm = FlowMod::add(0, 5, Match::new().in_port(1)).apply(vec![Action::output(2)]);
-        let msg = Message::BundleAdd(BundleAdd { bundle_id: 7, flags: 3, message: Box::new(Message::FlowMod(fm)) });
+        let msg = Message::BundleAdd(BundleAdd {
+            bundle_id: 7,
+            flags: 3,
+            message: Box::new(Message::FlowMod(fm)),
+        });
         print(v, &msg)
     };
     let ctrl = |v, ctrl_type| {
-        print(v, &Message::BundleControl(BundleControl { bundle_id: 7, ctrl_type, flags: 3, properties: vec![] }))
+        print(
+            v,
+            &Message::BundleControl(BundleControl {
+                bundle_id: 7,
+                ctrl_type,
+                flags: 3,
+                properties: vec![],
+            }),
+        )
     };
     assert_eq!(
         ctrl(Version::V1_3, BundleCtrlType::OpenRequest).trim_end(),
@@ -306,20 +361,44 @@ fn simple_messages_print() {
     let v = Version::V1_3;
     assert_prints(
         v,
-        &Message::Hello(Hello { versions: vec![4, 5] }),
+        &Message::Hello(Hello {
+            versions: vec![4, 5],
+        }),
         "OFPT_HELLO (OF1.4) (xid=0x42):\n version bitmap: 0x04, 0x05",
     );
     assert_prints(
         v,
-        &Message::SetConfig(SwitchConfig { flags: 0, miss_send_len: 128 }),
+        &Message::SetConfig(SwitchConfig {
+            flags: 0,
+            miss_send_len: 128,
+        }),
         "OFPT_SET_CONFIG (OF1.3) (xid=0x42): frags=normal miss_send_len=128",
     );
     let echo = print(v, &Message::EchoRequest(vec![1, 2, 3]));
-    assert!(echo.starts_with("OFPT_ECHO_REQUEST (OF1.3) (xid=0x42): 3 bytes of payload\n"), "{echo}");
-    assert_prints(v, &Message::EchoReply(vec![]), "OFPT_ECHO_REPLY (OF1.3) (xid=0x42): 0 bytes of payload");
-    assert_prints(v, &Message::FeaturesRequest, "OFPT_FEATURES_REQUEST (OF1.3) (xid=0x42):");
-    assert_prints(v, &Message::BarrierRequest, "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x42):");
-    assert_prints(Version::V1_4, &Message::BarrierReply, "OFPT_BARRIER_REPLY (OF1.4) (xid=0x42):");
+    assert!(
+        echo.starts_with("OFPT_ECHO_REQUEST (OF1.3) (xid=0x42): 3 bytes of payload\n"),
+        "{echo}"
+    );
+    assert_prints(
+        v,
+        &Message::EchoReply(vec![]),
+        "OFPT_ECHO_REPLY (OF1.3) (xid=0x42): 0 bytes of payload",
+    );
+    assert_prints(
+        v,
+        &Message::FeaturesRequest,
+        "OFPT_FEATURES_REQUEST (OF1.3) (xid=0x42):",
+    );
+    assert_prints(
+        v,
+        &Message::BarrierRequest,
+        "OFPT_BARRIER_REQUEST (OF1.3) (xid=0x42):",
+    );
+    assert_prints(
+        Version::V1_4,
+        &Message::BarrierReply,
+        "OFPT_BARRIER_REPLY (OF1.4) (xid=0x42):",
+    );
     let out = PacketOut {
         buffer_id: openflow::NO_BUFFER,
         in_port: port::CONTROLLER,
@@ -328,7 +407,9 @@ fn simple_messages_print() {
     };
     let text = print(v, &Message::PacketOut(out));
     assert!(
-        text.starts_with("OFPT_PACKET_OUT (OF1.3) (xid=0x42): in_port=CONTROLLER actions=output:1 data_len=14"),
+        text.starts_with(
+            "OFPT_PACKET_OUT (OF1.3) (xid=0x42): in_port=CONTROLLER actions=output:1 data_len=14"
+        ),
         "{text}"
     );
 }
@@ -347,14 +428,24 @@ const OFCTL_FLOW_MOD: &str = "040e00b0000000060000000000000005000000000000000001
 
 #[test]
 fn flow_mod_bytes_equal_ovs_ofctl() {
-    let fm = FlowMod::add(1, 100, Match::new()
-        .in_port(3)
-        .eth_src_masked(mac("00:11:22:33:44:55"), mac("ff:ff:ff:00:00:00"))
-        .reg(3, 7))
+    let fm = FlowMod::add(
+        1,
+        100,
+        Match::new()
+            .in_port(3)
+            .eth_src_masked(mac("00:11:22:33:44:55"), mac("ff:ff:ff:00:00:00"))
+            .reg(3, 7),
+    )
     .cookie(5)
     .apply(vec![
-        Action::RegLoad { dst: FieldRange::bits(Field::Reg(5), 0, 15), value: 0x1f },
-        Action::RegMove { src: FieldRange::whole(Field::Reg(1)), dst: FieldRange::whole(Field::Reg(2)) },
+        Action::RegLoad {
+            dst: FieldRange::bits(Field::Reg(5), 0, 15),
+            value: 0x1f,
+        },
+        Action::RegMove {
+            src: FieldRange::whole(Field::Reg(1)),
+            dst: FieldRange::whole(Field::Reg(2)),
+        },
         Action::resubmit_table(5),
         Action::output(2),
     ]);
@@ -366,8 +457,18 @@ fn flow_mod_bytes_equal_ovs_ofctl() {
 #[test]
 fn bundle_bytes_equal_ovs_ofctl_both_versions() {
     // `ovs-ofctl --bundle add-flows` with `priority=5,ip,nw_src=10.0.0.0/8,actions=drop`.
-    let fm = FlowMod::add(0, 5, Match::new().eth_type(0x0800).ipv4_src_prefix(Ipv4Addr::new(10, 0, 0, 0), 8));
-    let add = Message::BundleAdd(BundleAdd { bundle_id: 0, flags: 3, message: Box::new(Message::FlowMod(fm)) });
+    let fm = FlowMod::add(
+        0,
+        5,
+        Match::new()
+            .eth_type(0x0800)
+            .ipv4_src_prefix(Ipv4Addr::new(10, 0, 0, 0), 8),
+    );
+    let add = Message::BundleAdd(BundleAdd {
+        bundle_id: 0,
+        flags: 3,
+        message: Box::new(Message::FlowMod(fm)),
+    });
     let open = Message::BundleControl(BundleControl {
         bundle_id: 0,
         ctrl_type: BundleCtrlType::OpenRequest,
@@ -395,7 +496,12 @@ fn bundle_bytes_equal_ovs_ofctl_both_versions() {
     ];
     for (version, xid, msg, want) in cases {
         let ours = codec::encode_to_vec(version, xid, msg).unwrap();
-        assert_eq!(common::to_hex(&ours), common::to_hex(&hex(want)), "{version} {}", msg.name());
+        assert_eq!(
+            common::to_hex(&ours),
+            common::to_hex(&hex(want)),
+            "{version} {}",
+            msg.name()
+        );
         assert_eq!(&decode(&hex(want)), msg);
     }
 }
@@ -411,15 +517,25 @@ fn decode_ovs_hello_without_bitmap() {
 
 #[test]
 fn decode_ovs_flow_stats_reply() {
-    for (file, version) in [("of13_flow_stats_reply.hex", 4), ("of14_flow_stats_reply.hex", 5)] {
+    for (file, version) in [
+        ("of13_flow_stats_reply.hex", 4),
+        ("of14_flow_stats_reply.hex", 5),
+    ] {
         let bytes = data(file);
         assert_eq!(bytes[0], version);
-        let Message::MultipartReply(reply) = decode(&bytes) else { panic!("not multipart") };
+        let Message::MultipartReply(reply) = decode(&bytes) else {
+            panic!("not multipart")
+        };
         assert!(!reply.more());
-        let MultipartBody::Flow(flows) = reply.body else { panic!("not flow stats") };
+        let MultipartBody::Flow(flows) = reply.body else {
+            panic!("not flow stats")
+        };
         assert_eq!(flows.len(), 2);
         let f = &flows[0];
-        assert_eq!((f.table_id, f.priority, f.cookie, f.packet_count), (0, 100, 5, 0));
+        assert_eq!(
+            (f.table_id, f.priority, f.cookie, f.packet_count),
+            (0, 100, 5, 0)
+        );
         assert_eq!(
             f.flow_match,
             Match::new()
@@ -430,15 +546,32 @@ fn decode_ovs_flow_stats_reply() {
         assert_eq!(
             f.instructions,
             vec![Instruction::ApplyActions(vec![
-                Action::RegLoad { dst: FieldRange::bits(Field::Reg(5), 0, 15), value: 0x1f },
+                Action::RegLoad {
+                    dst: FieldRange::bits(Field::Reg(5), 0, 15),
+                    value: 0x1f
+                },
                 Action::resubmit_table(5),
                 Action::output(2),
             ])]
         );
         let g = &flows[1];
-        assert_eq!((g.table_id, g.priority, g.idle_timeout, g.cookie), (5, 10, 60, 0));
-        assert_eq!(g.flow_match, Match::new().eth_type(0x0800).ipv4_dst_prefix(Ipv4Addr::new(10, 0, 0, 0), 8));
-        assert_eq!(g.instructions, vec![Instruction::ApplyActions(vec![Action::DecNwTtl]), Instruction::GotoTable(6)]);
+        assert_eq!(
+            (g.table_id, g.priority, g.idle_timeout, g.cookie),
+            (5, 10, 60, 0)
+        );
+        assert_eq!(
+            g.flow_match,
+            Match::new()
+                .eth_type(0x0800)
+                .ipv4_dst_prefix(Ipv4Addr::new(10, 0, 0, 0), 8)
+        );
+        assert_eq!(
+            g.instructions,
+            vec![
+                Instruction::ApplyActions(vec![Action::DecNwTtl]),
+                Instruction::GotoTable(6)
+            ]
+        );
         assert_eq!(
             g.to_string().split_once(", table=").unwrap().1,
             "5, n_packets=0, n_bytes=0, idle_timeout=60, priority=10,dl_type=0x800,nw_dst=10.0.0.0/8 \
@@ -450,12 +583,22 @@ fn decode_ovs_flow_stats_reply() {
 #[test]
 fn decode_ovs_aggregate_port_and_table_replies() {
     for v in ["13", "14"] {
-        let Message::MultipartReply(r) = decode(&data(&format!("of{v}_aggregate_reply.hex"))) else { panic!() };
-        let MultipartBody::Aggregate(a) = r.body else { panic!("not aggregate") };
+        let Message::MultipartReply(r) = decode(&data(&format!("of{v}_aggregate_reply.hex")))
+        else {
+            panic!()
+        };
+        let MultipartBody::Aggregate(a) = r.body else {
+            panic!("not aggregate")
+        };
         assert_eq!((a.flow_count, a.packet_count, a.byte_count), (2, 0, 0));
 
-        let Message::MultipartReply(r) = decode(&data(&format!("of{v}_port_desc_reply.hex"))) else { panic!() };
-        let MultipartBody::PortDesc(ports) = r.body else { panic!("not port desc") };
+        let Message::MultipartReply(r) = decode(&data(&format!("of{v}_port_desc_reply.hex")))
+        else {
+            panic!()
+        };
+        let MultipartBody::PortDesc(ports) = r.body else {
+            panic!("not port desc")
+        };
         let mut ports = ports;
         ports.sort_by_key(|p| p.port_no);
         let names: Vec<_> = ports.iter().map(|p| (p.port_no, p.name.as_str())).collect();
@@ -466,18 +609,42 @@ fn decode_ovs_aggregate_port_and_table_replies() {
         }
         assert_eq!(ports[1].hw_addr, mac("0a:88:00:84:4c:4a"));
 
-        let Message::MultipartReply(r) = decode(&data(&format!("of{v}_port_stats_reply.hex"))) else { panic!() };
-        let MultipartBody::PortStats(stats) = r.body else { panic!("not port stats") };
+        let Message::MultipartReply(r) = decode(&data(&format!("of{v}_port_stats_reply.hex")))
+        else {
+            panic!()
+        };
+        let MultipartBody::PortStats(stats) = r.body else {
+            panic!("not port stats")
+        };
         let mut nos: Vec<_> = stats.iter().map(|s| s.port_no).collect();
         nos.sort();
         assert_eq!(nos, vec![1, port::LOCAL], "OF{v}");
-        assert!(stats.iter().all(|s| s.duration_sec > 0 && s.rx_packets == 0), "OF{v} {stats:?}");
+        assert!(
+            stats
+                .iter()
+                .all(|s| s.duration_sec > 0 && s.rx_packets == 0),
+            "OF{v} {stats:?}"
+        );
     }
-    let Message::MultipartReply(r) = decode(&data("of13_table_stats_reply.hex")) else { panic!() };
-    let MultipartBody::Table(tables) = r.body else { panic!("not table stats") };
+    let Message::MultipartReply(r) = decode(&data("of13_table_stats_reply.hex")) else {
+        panic!()
+    };
+    let MultipartBody::Table(tables) = r.body else {
+        panic!("not table stats")
+    };
     assert_eq!(tables.len(), 254);
-    assert!(tables.iter().enumerate().all(|(i, t)| usize::from(t.table_id) == i));
-    assert_eq!((tables[0].active_count, tables[5].active_count, tables[1].active_count), (1, 1, 0));
+    assert!(tables
+        .iter()
+        .enumerate()
+        .all(|(i, t)| usize::from(t.table_id) == i));
+    assert_eq!(
+        (
+            tables[0].active_count,
+            tables[5].active_count,
+            tables[1].active_count
+        ),
+        (1, 1, 0)
+    );
 }
 
 #[test]
@@ -486,7 +653,9 @@ fn decode_ovs_async_messages() {
         "040c005000000000000000000000000000000003000000000a520918499000007033000000000000000000\
          00000000000000000100000001000008400000000000000000000000000098968000000000",
     );
-    let Message::PortStatus(ps) = decode(&status) else { panic!() };
+    let Message::PortStatus(ps) = decode(&status) else {
+        panic!()
+    };
     assert_eq!(ps.reason, PortReason::Add);
     assert_eq!((ps.port.port_no, ps.port.name.as_str()), (3, "p3"));
     assert_eq!(ps.port.hw_addr, mac("0a:52:09:18:49:90"));
@@ -494,9 +663,17 @@ fn decode_ovs_async_messages() {
     let removed = hex(
         "040b00380000000000000000000000770001010900000001016e360000000001000000000000000000000000000000000001000400000000",
     );
-    let Message::FlowRemoved(fr) = decode(&removed) else { panic!() };
-    assert_eq!((fr.cookie, fr.priority, fr.table_id, fr.hard_timeout), (0x77, 1, 9, 1));
-    assert_eq!(fr.reason, openflow::codec::flow::FlowRemovedReason::HardTimeout);
+    let Message::FlowRemoved(fr) = decode(&removed) else {
+        panic!()
+    };
+    assert_eq!(
+        (fr.cookie, fr.priority, fr.table_id, fr.hard_timeout),
+        (0x77, 1, 9, 1)
+    );
+    assert_eq!(
+        fr.reason,
+        openflow::codec::flow::FlowRemovedReason::HardTimeout
+    );
     assert!(fr.flow_match.is_empty());
 }
 
@@ -508,33 +685,54 @@ fn decode_ovs_errors_keep_type_code_and_request_xid() {
          000000000000000000000000000000000000000000000006ffffffffffffffffffffffff000000000001000a\
          80000a020806000000000000000400200000000000000010000000010000000000000000001600080000004d",
     );
-    let Message::Error(e) = decode(&add_failed) else { panic!() };
-    assert_eq!((e.type_name().as_str(), e.code_name().as_str()), ("OFPET_BAD_ACTION", "OFPBAC_BAD_OUT_GROUP"));
+    let Message::Error(e) = decode(&add_failed) else {
+        panic!()
+    };
+    assert_eq!(
+        (e.type_name().as_str(), e.code_name().as_str()),
+        ("OFPET_BAD_ACTION", "OFPBAC_BAD_OUT_GROUP")
+    );
     assert_eq!(e.request_xid(), Some(7));
-    let commit_failed = hex("040100280000000affff09094f4e4600040400180000000a4f4e4600000008fc0000000000040003");
-    let Message::Error(e) = decode(&commit_failed) else { panic!() };
+    let commit_failed =
+        hex("040100280000000affff09094f4e4600040400180000000a4f4e4600000008fc0000000000040003");
+    let Message::Error(e) = decode(&commit_failed) else {
+        panic!()
+    };
     assert_eq!(e.code_name(), "OFPBFC_MSG_FAILED");
     assert_eq!(e.type_name(), "OFPET_BUNDLE_FAILED");
     assert!(e.is_bundle_error());
     assert_eq!(e.request_xid(), Some(10));
     // OF1.4 native bundle error.
     let commit_failed_14 = hex("0501001c0000000a0011000d052100100000000a0000000000040003");
-    let Message::Error(e) = decode(&commit_failed_14) else { panic!() };
+    let Message::Error(e) = decode(&commit_failed_14) else {
+        panic!()
+    };
     assert_eq!((e.error_type, e.code), (17, 13));
     assert_eq!(e.code_name(), "OFPBFC_MSG_FAILED");
     assert_eq!(e.to_string(), "OFPBFC_MSG_FAILED (request xid=0xa)");
     // Round trip through our encoder too.
     let again = codec::encode_to_vec(Version::V1_4, 10, &Message::Error(e.clone())).unwrap();
     assert_eq!(again, commit_failed_14);
-    let unknown = ErrorMsg { error_type: 99, code: 1, experimenter: None, data: vec![] };
+    let unknown = ErrorMsg {
+        error_type: 99,
+        code: 1,
+        experimenter: None,
+        data: vec![],
+    };
     assert_eq!(unknown.code_name(), "code 1");
 }
 
 #[test]
 fn decode_ovs_bundle_replies() {
-    let Message::BundleControl(c) = decode(&hex("04040018000000084f4e4600000008fc0000000000010000")) else { panic!() };
+    let Message::BundleControl(c) =
+        decode(&hex("04040018000000084f4e4600000008fc0000000000010000"))
+    else {
+        panic!()
+    };
     assert_eq!((c.bundle_id, c.ctrl_type), (0, BundleCtrlType::OpenReply));
-    let Message::BundleControl(c) = decode(&hex("052100100000000a0000000000050000")) else { panic!() };
+    let Message::BundleControl(c) = decode(&hex("052100100000000a0000000000050000")) else {
+        panic!()
+    };
     assert_eq!(c.ctrl_type, BundleCtrlType::CommitReply);
 }
 
@@ -542,35 +740,73 @@ fn decode_ovs_bundle_replies() {
 
 #[test]
 fn prerequisites_are_checked() {
-    assert!(Match::new().ipv4_src(Ipv4Addr::LOCALHOST).check_prerequisites().is_err());
-    assert!(Match::new().eth_type(0x0800).tcp_dst(80).check_prerequisites().is_err());
+    assert!(Match::new()
+        .ipv4_src(Ipv4Addr::LOCALHOST)
+        .check_prerequisites()
+        .is_err());
+    assert!(Match::new()
+        .eth_type(0x0800)
+        .tcp_dst(80)
+        .check_prerequisites()
+        .is_err());
     assert!(Match::new().vlan_pcp(1).check_prerequisites().is_err());
     for field in Field::all() {
-        let len = field.len().unwrap();
-        let m = Match::prerequisites_for(field).with(Oxm { field, value: vec![0; len], mask: None });
-        m.check_prerequisites().unwrap_or_else(|e| panic!("{field:?}: {e}"));
+        let len = field.width().unwrap();
+        let m = Match::prerequisites_for(field).with(Oxm {
+            field,
+            value: vec![0; len],
+            mask: None,
+        });
+        m.check_prerequisites()
+            .unwrap_or_else(|e| panic!("{field:?}: {e}"));
     }
-    let dup = Match { fields: vec![Oxm::int(Field::InPort, 1), Oxm::int(Field::InPort, 2)] };
+    let dup = Match {
+        fields: vec![Oxm::int(Field::InPort, 1), Oxm::int(Field::InPort, 2)],
+    };
     assert!(dup.check_prerequisites().is_err());
 }
 
 #[test]
 fn check_reports_incomplete_frames() {
     let bytes = hex(OFCTL_FLOW_MOD);
-    assert_eq!(codec::check(&bytes[..3]), Err(codec::DecodeError::Incomplete));
-    assert_eq!(codec::check(&bytes[..100]), Err(codec::DecodeError::Incomplete));
+    assert_eq!(
+        codec::check(&bytes[..3]),
+        Err(codec::DecodeError::Incomplete)
+    );
+    assert_eq!(
+        codec::check(&bytes[..100]),
+        Err(codec::DecodeError::Incomplete)
+    );
     assert_eq!(codec::check(&bytes), Ok(bytes.len()));
-    assert!(matches!(codec::check(&hex("0400000400000000")), Err(codec::DecodeError::BadLength(4))));
+    assert!(matches!(
+        codec::check(&hex("0400000400000000")),
+        Err(codec::DecodeError::BadLength(4))
+    ));
 }
 
 #[test]
 fn display_reads_like_ovs_ofctl() {
-    let fm = FlowMod::add(0, 100, Match::new().in_port(3).eth_src(mac("00:11:22:33:44:55")))
-        .apply(vec![Action::output(2)]);
-    assert_eq!(fm.to_string(), "ADD priority=100,in_port=3,dl_src=00:11:22:33:44:55 actions=output:2");
-    let fm = FlowMod::add(2, 5, Match::new()).cookie(0x10).apply(vec![Action::controller(), Action::resubmit_table(3)]);
-    assert_eq!(fm.to_string(), "ADD cookie=0x10,table=2,priority=5 actions=CONTROLLER:65535,resubmit(,3)");
-    assert_eq!("00:0A:0b:0c:0d:0e".parse::<MacAddr>().unwrap().to_string(), "00:0a:0b:0c:0d:0e");
+    let fm = FlowMod::add(
+        0,
+        100,
+        Match::new().in_port(3).eth_src(mac("00:11:22:33:44:55")),
+    )
+    .apply(vec![Action::output(2)]);
+    assert_eq!(
+        fm.to_string(),
+        "ADD priority=100,in_port=3,dl_src=00:11:22:33:44:55 actions=output:2"
+    );
+    let fm = FlowMod::add(2, 5, Match::new())
+        .cookie(0x10)
+        .apply(vec![Action::controller(), Action::resubmit_table(3)]);
+    assert_eq!(
+        fm.to_string(),
+        "ADD cookie=0x10,table=2,priority=5 actions=CONTROLLER:65535,resubmit(,3)"
+    );
+    assert_eq!(
+        "00:0A:0b:0c:0d:0e".parse::<MacAddr>().unwrap().to_string(),
+        "00:0a:0b:0c:0d:0e"
+    );
     assert!("00:0a:0b:0c:0d".parse::<MacAddr>().is_err());
     assert!("00:0a:0b:0c:0d:0e:0f".parse::<MacAddr>().is_err());
 }

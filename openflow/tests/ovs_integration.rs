@@ -1,28 +1,507 @@
 //! Integration tests against a real ovs-vswitchd (userspace datapath) in a private
-//! network namespace.
+//! network namespace, connected through the bridge's `unix:<rundir>/br0.mgmt` socket.
 
 mod common;
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::Ovs;
-use openflow::{Action, FlowFilter, FlowMod, Match, Options, Switch, Version};
+use common::{eventually, hex, Ovs};
+use openflow::codec::PacketOut;
+use openflow::{
+    port, Action, Error, Event, FlowFilter, FlowMod, FlowModFlags, Match, Message,
+    MultipartRequest, Options, Switch, Version,
+};
+use tokio::sync::broadcast;
+
+const WAIT: Duration = Duration::from_secs(20);
 
 fn options() -> Options {
-    Options { request_timeout: Duration::from_secs(30), ..Options::default() }
+    Options {
+        request_timeout: Duration::from_secs(30),
+        ..Options::default()
+    }
+}
+
+async fn connect(ovs: &Ovs, versions: &[Version]) -> Switch {
+    let opts = Options {
+        versions: versions.to_vec(),
+        ..options()
+    };
+    let sw = Switch::connect(&ovs.target(), opts).unwrap();
+    sw.wait_connected(WAIT).await.unwrap();
+    sw
+}
+
+/// Waits for the first event accepted by `pick`.
+async fn next_event<T>(
+    rx: &mut broadcast::Receiver<Event>,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event channel: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for event")
+}
+
+fn flow(table: u8, priority: u16, in_port: u32, cookie: u64, out: u32) -> FlowMod {
+    FlowMod::add(table, priority, Match::new().in_port(in_port))
+        .cookie(cookie)
+        .apply(vec![Action::output(out)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_add_and_dump() {
+async fn negotiates_highest_common_version() {
     let ovs = Ovs::start();
-    let sw = Switch::connect_and_wait(&ovs.target(), options()).await.unwrap();
-    assert_eq!(sw.version(), Some(Version::V1_4));
-    let fm = FlowMod::add(0, 100, Match::new().in_port(3))
-        .cookie(0x5)
-        .apply(vec![Action::output(2)]);
+    let both = connect(&ovs, &[Version::V1_3, Version::V1_4]).await;
+    assert_eq!(both.version(), Some(Version::V1_4));
+    let only13 = connect(&ovs, &[Version::V1_3]).await;
+    assert_eq!(only13.version(), Some(Version::V1_3));
+    for sw in [&both, &only13] {
+        let features = sw.features().await.unwrap();
+        assert!(features.n_tables > 0);
+        sw.echo().await.unwrap();
+        sw.barrier().await.unwrap();
+        let desc = sw.desc().await.unwrap();
+        assert_eq!(desc.manufacturer, "Nicira, Inc.");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_add_modify_delete_with_cookie_masks() {
+    let ovs = Ovs::start();
+    for version in [Version::V1_3, Version::V1_4] {
+        let sw = connect(&ovs, &[version]).await;
+        sw.send_flow_mods(vec![FlowMod::delete(openflow::TABLE_ALL, Match::new())])
+            .await
+            .unwrap();
+        sw.send_flow_mods(vec![
+            flow(0, 100, 1, 0x101, 10),
+            flow(0, 100, 2, 0x102, 10),
+            flow(0, 100, 3, 0x201, 10),
+            flow(1, 50, 4, 0x301, 10)
+                .idle_timeout(300)
+                .hard_timeout(600),
+        ])
+        .await
+        .unwrap();
+        let flows = ovs.dump_flows(&[]);
+        assert_eq!(flows.len(), 4, "{flows:?}");
+        assert!(
+            flows.iter().any(|l| l.contains("table=1")
+                && l.contains("idle_timeout=300")
+                && l.contains("hard_timeout=600")),
+            "{flows:?}"
+        );
+
+        // Modify only cookies 0x1xx.
+        let modify = FlowMod::modify(0, Match::new())
+            .cookie_masked(0x100, 0xf00)
+            .apply(vec![Action::output(20)]);
+        sw.send_flow_mods(vec![modify]).await.unwrap();
+        let stats = sw.flow_stats(FlowFilter::all()).await.unwrap();
+        let out_of = |cookie: u64| {
+            let s = stats.iter().find(|s| s.cookie == cookie).unwrap();
+            s.instructions.clone()
+        };
+        assert_eq!(
+            out_of(0x101),
+            vec![openflow::Instruction::ApplyActions(vec![Action::output(
+                20
+            )])]
+        );
+        assert_eq!(
+            out_of(0x102),
+            vec![openflow::Instruction::ApplyActions(vec![Action::output(
+                20
+            )])]
+        );
+        assert_eq!(
+            out_of(0x201),
+            vec![openflow::Instruction::ApplyActions(vec![Action::output(
+                10
+            )])]
+        );
+
+        // Modify-strict needs the exact match and priority.
+        sw.send_flow_mods(vec![
+            FlowMod::modify_strict(0, 99, Match::new().in_port(3)).apply(vec![Action::output(30)]),
+            FlowMod::modify_strict(0, 100, Match::new().in_port(2)).apply(vec![Action::output(31)]),
+        ])
+        .await
+        .unwrap();
+        let flows = ovs.dump_flows(&["in_port=3"]);
+        assert!(flows[0].ends_with("actions=output:10"), "{flows:?}");
+        let flows = ovs.dump_flows(&["in_port=2"]);
+        assert!(flows[0].ends_with("actions=output:31"), "{flows:?}");
+
+        // Filters: cookie mask, table, out_port, match.
+        let f = sw
+            .flow_stats(FlowFilter::all().cookie(0x100, 0xf00))
+            .await
+            .unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            sw.flow_stats(FlowFilter::all().table(1))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            sw.flow_stats(FlowFilter::all().out_port(10))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            sw.flow_stats(FlowFilter::all().flow_match(Match::new().in_port(4)))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let agg = sw.aggregate(FlowFilter::all().table(0)).await.unwrap();
+        assert_eq!(agg.flow_count, 3);
+
+        // Delete by cookie mask, then delete-strict with the wrong and right priority.
+        sw.send_flow_mods(vec![
+            FlowMod::delete(openflow::TABLE_ALL, Match::new()).cookie_masked(0x100, 0xf00)
+        ])
+        .await
+        .unwrap();
+        let flows = ovs.dump_flows(&[]);
+        assert_eq!(flows.len(), 2, "{flows:?}");
+        assert!(
+            flows.iter().all(|l| !l.contains("cookie=0x10")),
+            "{flows:?}"
+        );
+        sw.send_flow_mods(vec![FlowMod::delete_strict(1, 49, Match::new().in_port(4))])
+            .await
+            .unwrap();
+        assert_eq!(ovs.dump_flows(&[]).len(), 2);
+        sw.send_flow_mods(vec![FlowMod::delete_strict(1, 50, Match::new().in_port(4))])
+            .await
+            .unwrap();
+        assert_eq!(ovs.dump_flows(&[]).len(), 1);
+        // out_port filter on delete.
+        sw.send_flow_mods(vec![FlowMod::delete(0, Match::new()).out_port(11)])
+            .await
+            .unwrap();
+        assert_eq!(ovs.dump_flows(&[]).len(), 1);
+        sw.send_flow_mods(vec![FlowMod::delete(0, Match::new()).out_port(10)])
+            .await
+            .unwrap();
+        assert_eq!(ovs.dump_flows(&[]).len(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_and_table_stats() {
+    let ovs = Ovs::start();
+    let p1 = ovs.add_internal_port("p1");
+    ovs.link_up("p1");
+    let sw = connect(&ovs, &[Version::V1_3, Version::V1_4]).await;
+    let ports = sw.port_desc().await.unwrap();
+    assert!(
+        ports.iter().any(|p| p.port_no == p1 && p.name == "p1"),
+        "{ports:?}"
+    );
+    assert!(
+        ports
+            .iter()
+            .any(|p| p.port_no == port::LOCAL && p.name == "br0"),
+        "{ports:?}"
+    );
+    let stats = sw.port_stats().await.unwrap();
+    assert!(stats.iter().any(|s| s.port_no == p1), "{stats:?}");
+    assert_eq!(sw.port_stats_for(p1).await.unwrap().len(), 1);
+
+    // Send a packet out of p1 and watch its tx counter.
+    let before = sw.port_stats_for(p1).await.unwrap()[0].tx_packets;
+    sw.packet_out(PacketOut {
+        buffer_id: openflow::NO_BUFFER,
+        in_port: port::CONTROLLER,
+        actions: vec![Action::output(p1)],
+        data: hex(ARP_REQUEST),
+    })
+    .await
+    .unwrap();
+    let mut after = before;
+    for _ in 0..100 {
+        after = sw.port_stats_for(p1).await.unwrap()[0].tx_packets;
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(after > before, "tx_packets {before} -> {after}");
+
+    sw.send_flow_mods(vec![flow(3, 1, 1, 0, 2), flow(3, 2, 2, 0, 2)])
+        .await
+        .unwrap();
+    let tables = sw.table_stats().await.unwrap();
+    assert!(tables.len() > 3);
+    assert_eq!(
+        tables
+            .iter()
+            .find(|t| t.table_id == 3)
+            .unwrap()
+            .active_count,
+        2
+    );
+}
+
+const ARP_REQUEST: &str =
+    "ffffffffffff000000000001080600010800060400010000000000010101010100000000\
+                           00000a0a0a0a";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsolicited_messages_reach_subscribers() {
+    let ovs = Ovs::start();
+    let sw = connect(&ovs, &[Version::V1_3]).await;
+    let mut events = sw.subscribe();
+    sw.barrier().await.unwrap(); // the SET_CONFIG enabling async messages is processed
+
+    ovs.add_internal_port("p7");
+    let status = next_event(&mut events, |e| match e {
+        Event::PortStatus(s) if s.port.name == "p7" => Some(s),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status.reason, openflow::PortReason::Add);
+
+    sw.packet_out(PacketOut {
+        buffer_id: openflow::NO_BUFFER,
+        in_port: port::CONTROLLER,
+        actions: vec![Action::controller()],
+        data: hex(ARP_REQUEST),
+    })
+    .await
+    .unwrap();
+    let packet = next_event(&mut events, |e| match e {
+        Event::PacketIn(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    assert_eq!(packet.data, hex(ARP_REQUEST));
+
+    let fm = FlowMod::add(2, 7, Match::new().in_port(5))
+        .cookie(0xfeed)
+        .flags(FlowModFlags::SEND_FLOW_REM);
     sw.send_flow_mods(vec![fm]).await.unwrap();
-    let flows = ovs.dump_flows(&[]);
-    assert!(flows.iter().any(|l| l.contains("priority=100,in_port=3") && l.contains("actions=output:2")), "{flows:?}");
+    sw.send_flow_mods(vec![FlowMod::delete(2, Match::new())])
+        .await
+        .unwrap();
+    let removed = next_event(&mut events, |e| match e {
+        Event::FlowRemoved(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (removed.cookie, removed.priority, removed.table_id),
+        (0xfeed, 7, 2)
+    );
+    assert_eq!(
+        removed.reason,
+        openflow::codec::flow::FlowRemovedReason::Delete
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_commit_and_failing_bundle_is_discarded() {
+    let ovs = Ovs::start();
+    for version in [Version::V1_3, Version::V1_4] {
+        let sw = connect(&ovs, &[version]).await;
+        sw.send_flow_mods(vec![FlowMod::delete(openflow::TABLE_ALL, Match::new())])
+            .await
+            .unwrap();
+        let good: Vec<FlowMod> = (1..=50).map(|i| flow(0, 10, i, 0xb0, 1)).collect();
+        sw.bundle(good).await.unwrap();
+        assert_eq!(
+            sw.aggregate(FlowFilter::all()).await.unwrap().flow_count,
+            50,
+            "{version}"
+        );
+
+        // One bad flow (group 77 does not exist) in the middle: nothing may be applied,
+        // including a delete of the existing flows.
+        let mut bad: Vec<FlowMod> = vec![FlowMod::delete(openflow::TABLE_ALL, Match::new())];
+        bad.extend((100..120).map(|i| flow(0, 10, i, 0xbad, 1)));
+        bad.insert(
+            10,
+            FlowMod::add(0, 10, Match::new().in_port(999)).apply(vec![Action::Group(77)]),
+        );
+        let err = sw.bundle(bad).await.unwrap_err();
+        match &err {
+            Error::Bundle { error, failures } => {
+                assert!(error.code_name().starts_with("OFPB"), "{err}");
+                let failing = failures
+                    .iter()
+                    .find(|f| f.error.code_name() == "OFPBAC_BAD_OUT_GROUP");
+                assert_eq!(failing.map(|f| f.index), Some(10), "{err}");
+            }
+            other => panic!("expected bundle error, got {other}"),
+        }
+        let stats = sw.flow_stats(FlowFilter::all()).await.unwrap();
+        assert_eq!(stats.len(), 50, "{version}: bundle was not atomic");
+        assert!(stats.iter().all(|s| s.cookie == 0xb0));
+
+        // The connection is still healthy and another bundle works.
+        sw.bundle(vec![
+            FlowMod::delete(openflow::TABLE_ALL, Match::new()).cookie_masked(0xb0, u64::MAX)
+        ])
+        .await
+        .unwrap();
+        assert_eq!(sw.aggregate(FlowFilter::all()).await.unwrap().flow_count, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_for_one_xid_does_not_disturb_others() {
+    let ovs = Ovs::start();
+    let sw = connect(&ovs, &[Version::V1_3, Version::V1_4]).await;
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let sw = sw.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                0 => {
+                    // Unknown multipart type: the switch answers with an error for this xid.
+                    let r = sw
+                        .multipart(MultipartRequest::Other {
+                            mp_type: 0x7777,
+                            body: vec![],
+                        })
+                        .await;
+                    let e = r.unwrap_err();
+                    let name = e.switch_error().map(|m| m.type_name()).unwrap_or_default();
+                    assert_eq!(name, "OFPET_BAD_REQUEST", "{e}");
+                }
+                1 => {
+                    let mut mods: Vec<FlowMod> =
+                        (0..10).map(|k| flow(4, 1, 1000 * i + k, 0, 1)).collect();
+                    mods.insert(
+                        3,
+                        FlowMod::add(4, 1, Match::new().in_port(1)).apply(vec![Action::Group(5)]),
+                    );
+                    match sw.send_flow_mods(mods).await.unwrap_err() {
+                        Error::FlowMods { failures } => {
+                            assert_eq!(failures.len(), 1);
+                            assert_eq!(failures[0].index, 3);
+                            assert_eq!(failures[0].error.code_name(), "OFPBAC_BAD_OUT_GROUP");
+                        }
+                        e => panic!("{e}"),
+                    }
+                }
+                2 => {
+                    sw.barrier().await.unwrap();
+                    sw.echo().await.unwrap();
+                }
+                _ => {
+                    let r = sw
+                        .request(Message::FlowMod(
+                            FlowMod::add(250, 1, Match::new())
+                                .apply(vec![Action::output(port::ANY)]),
+                        ))
+                        .await;
+                    assert!(matches!(r, Err(Error::Switch(_))), "{r:?}");
+                    sw.flow_stats(FlowFilter::all()).await.unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 5 batches of 10 good flows each were applied despite the failing neighbour.
+    assert_eq!(
+        sw.aggregate(FlowFilter::all().table(4))
+            .await
+            .unwrap()
+            .flow_count,
+        50
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_reply_more_is_reassembled() {
+    let ovs = Ovs::start();
+    let sw = connect(&ovs, &[Version::V1_4]).await;
+    let mods: Vec<FlowMod> = (0..3000u32)
+        .map(|i| {
+            FlowMod::add(
+                0,
+                100,
+                Match::new()
+                    .eth_type(0x0800)
+                    .ipv4_dst(Ipv4Addr::from(0x0a00_0000 + i)),
+            )
+            .cookie(u64::from(i))
+            .apply(vec![Action::output(1)])
+        })
+        .collect();
+    sw.send_flow_mods(mods).await.unwrap();
     let stats = sw.flow_stats(FlowFilter::all()).await.unwrap();
-    assert!(stats.iter().any(|s| s.cookie == 5 && s.priority == 100), "{stats:?}");
+    // 3000 flows do not fit in one 64 KiB reply: several REPLY_MORE parts were merged.
+    assert_eq!(stats.len(), 3001);
+    let mut cookies: Vec<u64> = stats.iter().map(|s| s.cookie).filter(|c| *c != 0).collect();
+    cookies.sort();
+    assert_eq!(cookies, (1..3000).collect::<Vec<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_vswitchd_restart() {
+    let ovs = Ovs::start();
+    let opts = Options {
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        ..options()
+    };
+    let sw = Switch::connect(&ovs.target(), opts).unwrap();
+    let mut events = sw.subscribe();
+    sw.wait_connected(WAIT).await.unwrap();
+    sw.send_flow_mods(vec![flow(0, 5, 1, 1, 2)]).await.unwrap();
+
+    ovs.stop_vswitchd();
+    next_event(&mut events, |e| {
+        matches!(e, Event::Disconnected(_)).then_some(())
+    })
+    .await;
+    assert!(eventually(WAIT, || !sw.is_connected()).await);
+    // While down, requests fail fast with a clear error instead of hanging.
+    let started = std::time::Instant::now();
+    let err = sw.barrier().await.unwrap_err();
+    assert!(matches!(err, Error::NotConnected { .. }), "{err}");
+    assert!(err.to_string().contains("not connected"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    ovs.start_vswitchd();
+    let version = next_event(&mut events, |e| match e {
+        Event::Connected(v) => Some(v),
+        _ => None,
+    })
+    .await;
+    assert_eq!(version, Version::V1_4);
+    // Flows are kept in the database? No: OpenFlow flows are not persistent, add again.
+    sw.send_flow_mods(vec![flow(0, 5, 1, 1, 2)]).await.unwrap();
+    assert_eq!(
+        sw.flow_stats(FlowFilter::all().cookie(1, u64::MAX))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -80,12 +80,20 @@ pub struct FieldRange {
 impl FieldRange {
     /// The whole field.
     pub fn whole(field: Field) -> Self {
-        FieldRange { field, offset: 0, n_bits: field.bits() }
+        FieldRange {
+            field,
+            offset: 0,
+            n_bits: field.bits(),
+        }
     }
 
     /// Bits `start..=end` (inclusive, like ovs-ofctl's `[start..end]`).
     pub fn bits(field: Field, start: u16, end: u16) -> Self {
-        FieldRange { field, offset: start, n_bits: end.saturating_sub(start) + 1 }
+        FieldRange {
+            field,
+            offset: start,
+            n_bits: end.saturating_sub(start) + 1,
+        }
     }
 }
 
@@ -111,7 +119,10 @@ impl fmt::Display for FieldRange {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Output to a port (physical or reserved, see [`port`]); `max_len` matters for CONTROLLER.
-    Output { port: u32, max_len: u16 },
+    Output {
+        port: u32,
+        max_len: u16,
+    },
     /// Apply a group.
     Group(u32),
     /// Push an 802.1Q header with the given ethertype (0x8100 or 0x88a8).
@@ -127,15 +138,30 @@ pub enum Action {
     SetField(Oxm),
     /// Nicira `resubmit([port],[table])`; `port: None` means `IN_PORT`, `table: None` the
     /// current table.
-    Resubmit { port: Option<u32>, table: Option<u8> },
+    Resubmit {
+        port: Option<u32>,
+        table: Option<u8>,
+    },
     /// Nicira `load:value->dst` (`NXAST_REG_LOAD`).
-    RegLoad { dst: FieldRange, value: u64 },
+    RegLoad {
+        dst: FieldRange,
+        value: u64,
+    },
     /// Nicira `move:src->dst` (`NXAST_REG_MOVE`); both ranges have `src.n_bits` bits.
-    RegMove { src: FieldRange, dst: FieldRange },
+    RegMove {
+        src: FieldRange,
+        dst: FieldRange,
+    },
     /// An experimenter action this crate does not model (body after the 8-byte header).
-    Experimenter { experimenter: u32, data: Vec<u8> },
+    Experimenter {
+        experimenter: u32,
+        data: Vec<u8>,
+    },
     /// A standard action this crate does not model (body after the 4-byte header).
-    Other { action_type: u16, data: Vec<u8> },
+    Other {
+        action_type: u16,
+        data: Vec<u8>,
+    },
 }
 
 impl Action {
@@ -146,17 +172,26 @@ impl Action {
 
     /// Send the whole packet to the controller.
     pub fn controller() -> Action {
-        Action::Output { port: port::CONTROLLER, max_len: CONTROLLER_MAX_LEN_NO_BUFFER }
+        Action::Output {
+            port: port::CONTROLLER,
+            max_len: CONTROLLER_MAX_LEN_NO_BUFFER,
+        }
     }
 
     /// `resubmit(,table)`.
     pub fn resubmit_table(table: u8) -> Action {
-        Action::Resubmit { port: None, table: Some(table) }
+        Action::Resubmit {
+            port: None,
+            table: Some(table),
+        }
     }
 
     /// Loads `value` into the whole of register `reg{index}`.
     pub fn load_reg(index: u8, value: u32) -> Action {
-        Action::RegLoad { dst: FieldRange::whole(Field::Reg(index)), value: u64::from(value) }
+        Action::RegLoad {
+            dst: FieldRange::whole(Field::Reg(index)),
+            value: u64::from(value),
+        }
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -216,7 +251,11 @@ impl Action {
                 oxm.encode(out)?;
             }
             Action::Resubmit { port, table } => {
-                let subtype = if table.is_some() { NXAST_RESUBMIT_TABLE } else { NXAST_RESUBMIT };
+                let subtype = if table.is_some() {
+                    NXAST_RESUBMIT_TABLE
+                } else {
+                    NXAST_RESUBMIT
+                };
                 nx_header(out, subtype);
                 put16(out, port_to_ofp10(port.unwrap_or(port::IN_PORT)));
                 out.push(table.unwrap_or(0xff));
@@ -292,10 +331,16 @@ impl Action {
                         data: a.rest().to_vec(),
                     })
                 } else {
-                    Action::Experimenter { experimenter, data: a.rest().to_vec() }
+                    Action::Experimenter {
+                        experimenter,
+                        data: a.rest().to_vec(),
+                    }
                 }
             }
-            _ => Action::Other { action_type, data: a.rest().to_vec() },
+            _ => Action::Other {
+                action_type,
+                data: a.rest().to_vec(),
+            },
         };
         Ok(action)
     }
@@ -316,7 +361,11 @@ fn decode_nicira(mut a: Reader<'_>) -> Result<Option<Action>, DecodeError> {
             let ofs_nbits = a.u16()?;
             let field = Field::from_oxm_header(a.u32()?);
             let value = a.u64()?;
-            let dst = FieldRange { field, offset: ofs_nbits >> 6, n_bits: (ofs_nbits & 0x3f) + 1 };
+            let dst = FieldRange {
+                field,
+                offset: ofs_nbits >> 6,
+                n_bits: (ofs_nbits & 0x3f) + 1,
+            };
             Action::RegLoad { dst, value }
         }
         NXAST_REG_MOVE => {
@@ -326,8 +375,16 @@ fn decode_nicira(mut a: Reader<'_>) -> Result<Option<Action>, DecodeError> {
             let src = Field::from_oxm_header(a.u32()?);
             let dst = Field::from_oxm_header(a.u32()?);
             Action::RegMove {
-                src: FieldRange { field: src, offset: src_ofs, n_bits },
-                dst: FieldRange { field: dst, offset: dst_ofs, n_bits },
+                src: FieldRange {
+                    field: src,
+                    offset: src_ofs,
+                    n_bits,
+                },
+                dst: FieldRange {
+                    field: dst,
+                    offset: dst_ofs,
+                    n_bits,
+                },
             }
         }
         _ => return Ok(None),
@@ -349,7 +406,10 @@ pub(crate) fn decode_actions(mut r: Reader<'_>) -> Result<Vec<Action>, DecodeErr
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Output { port: port::CONTROLLER, max_len } => {
+            Action::Output {
+                port: port::CONTROLLER,
+                max_len,
+            } => {
                 write!(f, "CONTROLLER:{max_len}")
             }
             Action::Output { port, .. } if *port >= port::MAX => f.write_str(&port::name(*port)),
@@ -385,20 +445,30 @@ pub fn format_actions(actions: &[Action]) -> String {
     if actions.is_empty() {
         return "drop".into();
     }
-    actions.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    actions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A flow instruction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Instruction {
     GotoTable(u8),
-    WriteMetadata { metadata: u64, mask: u64 },
+    WriteMetadata {
+        metadata: u64,
+        mask: u64,
+    },
     WriteActions(Vec<Action>),
     ApplyActions(Vec<Action>),
     ClearActions,
     Meter(u32),
     /// An instruction this crate does not model (body after the 4-byte header).
-    Other { instruction_type: u16, data: Vec<u8> },
+    Other {
+        instruction_type: u16,
+        data: Vec<u8>,
+    },
 }
 
 impl Instruction {
@@ -420,7 +490,14 @@ impl Instruction {
                 out.extend_from_slice(&mask.to_be_bytes());
             }
             Instruction::WriteActions(actions) | Instruction::ApplyActions(actions) => {
-                header(out, if matches!(self, Instruction::WriteActions(_)) { 3 } else { 4 });
+                header(
+                    out,
+                    if matches!(self, Instruction::WriteActions(_)) {
+                        3
+                    } else {
+                        4
+                    },
+                );
                 out.extend_from_slice(&[0; 4]);
                 encode_actions(actions, out)?;
             }
@@ -432,7 +509,10 @@ impl Instruction {
                 header(out, 6);
                 out.extend_from_slice(&m.to_be_bytes());
             }
-            Instruction::Other { instruction_type, data } => {
+            Instruction::Other {
+                instruction_type,
+                data,
+            } => {
                 header(out, *instruction_type);
                 out.extend_from_slice(data);
             }
@@ -454,7 +534,10 @@ impl Instruction {
             1 => Instruction::GotoTable(i.u8()?),
             2 => {
                 i.skip(4)?;
-                Instruction::WriteMetadata { metadata: i.u64()?, mask: i.u64()? }
+                Instruction::WriteMetadata {
+                    metadata: i.u64()?,
+                    mask: i.u64()?,
+                }
             }
             3 | 4 => {
                 i.skip(4)?;
@@ -467,7 +550,10 @@ impl Instruction {
             }
             5 => Instruction::ClearActions,
             6 => Instruction::Meter(i.u32()?),
-            _ => Instruction::Other { instruction_type, data: i.rest().to_vec() },
+            _ => Instruction::Other {
+                instruction_type,
+                data: i.rest().to_vec(),
+            },
         })
     }
 }
@@ -501,7 +587,9 @@ impl fmt::Display for Instruction {
             Instruction::ApplyActions(a) => f.write_str(&format_actions(a)),
             Instruction::ClearActions => f.write_str("clear_actions"),
             Instruction::Meter(m) => write!(f, "meter:{m}"),
-            Instruction::Other { instruction_type, .. } => {
+            Instruction::Other {
+                instruction_type, ..
+            } => {
                 write!(f, "instruction({instruction_type})")
             }
         }

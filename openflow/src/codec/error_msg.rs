@@ -142,12 +142,34 @@ const TYPES: [(&str, &str, &[&str]); 18] = [
     (
         "OFPET_PORT_MOD_FAILED",
         "OFPPMFC",
-        &["BAD_PORT", "BAD_HW_ADDR", "BAD_CONFIG", "BAD_ADVERTISE", "EPERM"],
+        &[
+            "BAD_PORT",
+            "BAD_HW_ADDR",
+            "BAD_CONFIG",
+            "BAD_ADVERTISE",
+            "EPERM",
+        ],
     ),
-    ("OFPET_TABLE_MOD_FAILED", "OFPTMFC", &["BAD_TABLE", "BAD_CONFIG", "EPERM"]),
-    ("OFPET_QUEUE_OP_FAILED", "OFPQOFC", &["BAD_PORT", "BAD_QUEUE", "EPERM"]),
-    ("OFPET_SWITCH_CONFIG_FAILED", "OFPSCFC", &["BAD_FLAGS", "BAD_LEN", "EPERM"]),
-    ("OFPET_ROLE_REQUEST_FAILED", "OFPRRFC", &["STALE", "UNSUP", "BAD_ROLE"]),
+    (
+        "OFPET_TABLE_MOD_FAILED",
+        "OFPTMFC",
+        &["BAD_TABLE", "BAD_CONFIG", "EPERM"],
+    ),
+    (
+        "OFPET_QUEUE_OP_FAILED",
+        "OFPQOFC",
+        &["BAD_PORT", "BAD_QUEUE", "EPERM"],
+    ),
+    (
+        "OFPET_SWITCH_CONFIG_FAILED",
+        "OFPSCFC",
+        &["BAD_FLAGS", "BAD_LEN", "EPERM"],
+    ),
+    (
+        "OFPET_ROLE_REQUEST_FAILED",
+        "OFPRRFC",
+        &["STALE", "UNSUP", "BAD_ROLE"],
+    ),
     (
         "OFPET_METER_MOD_FAILED",
         "OFPMMFC",
@@ -169,7 +191,14 @@ const TYPES: [(&str, &str, &[&str]); 18] = [
     (
         "OFPET_TABLE_FEATURES_FAILED",
         "OFPTFFC",
-        &["BAD_TABLE", "BAD_METADATA", "BAD_TYPE", "BAD_LEN", "BAD_ARGUMENT", "EPERM"],
+        &[
+            "BAD_TABLE",
+            "BAD_METADATA",
+            "BAD_TYPE",
+            "BAD_LEN",
+            "BAD_ARGUMENT",
+            "EPERM",
+        ],
     ),
     (
         "OFPET_BAD_PROPERTY",

@@ -218,7 +218,11 @@ impl FlowMod {
         out.extend_from_slice(&self.out_port.to_be_bytes());
         out.extend_from_slice(&self.out_group.to_be_bytes());
         out.extend_from_slice(&self.flags.0.to_be_bytes());
-        let importance = if version >= Version::V1_4 { self.importance } else { 0 };
+        let importance = if version >= Version::V1_4 {
+            self.importance
+        } else {
+            0
+        };
         out.extend_from_slice(&importance.to_be_bytes());
         self.flow_match.encode(out)?;
         encode_instructions(&self.instructions, out)
@@ -251,7 +255,11 @@ impl FlowMod {
             out_port,
             out_group,
             flags,
-            importance: if version >= Version::V1_4 { importance } else { 0 },
+            importance: if version >= Version::V1_4 {
+                importance
+            } else {
+                0
+            },
             flow_match,
             instructions,
         })
@@ -292,7 +300,13 @@ impl fmt::Display for FlowMod {
         if self.hard_timeout != 0 {
             write!(f, "hard_timeout={},", self.hard_timeout)?;
         }
-        write_flow(f, self.table_id, self.priority, &self.flow_match, &self.instructions)
+        write_flow(
+            f,
+            self.table_id,
+            self.priority,
+            &self.flow_match,
+            &self.instructions,
+        )
     }
 }
 
@@ -373,7 +387,14 @@ impl FlowFilter {
         let cookie = r.u64()?;
         let cookie_mask = r.u64()?;
         let flow_match = Match::decode(r)?;
-        Ok(FlowFilter { table_id, out_port, out_group, cookie, cookie_mask, flow_match })
+        Ok(FlowFilter {
+            table_id,
+            out_port,
+            out_group,
+            cookie,
+            cookie_mask,
+            flow_match,
+        })
     }
 }
 
@@ -408,7 +429,11 @@ impl FlowStats {
         out.extend_from_slice(&self.idle_timeout.to_be_bytes());
         out.extend_from_slice(&self.hard_timeout.to_be_bytes());
         out.extend_from_slice(&self.flags.0.to_be_bytes());
-        let importance = if version >= Version::V1_4 { self.importance } else { 0 };
+        let importance = if version >= Version::V1_4 {
+            self.importance
+        } else {
+            0
+        };
         out.extend_from_slice(&importance.to_be_bytes());
         out.extend_from_slice(&[0; 2]);
         out.extend_from_slice(&self.cookie.to_be_bytes());
@@ -450,7 +475,11 @@ impl FlowStats {
             idle_timeout,
             hard_timeout,
             flags,
-            importance: if version >= Version::V1_4 { importance } else { 0 },
+            importance: if version >= Version::V1_4 {
+                importance
+            } else {
+                0
+            },
             cookie,
             packet_count,
             byte_count,
@@ -504,7 +533,11 @@ impl AggregateStats {
         let byte_count = r.u64()?;
         let flow_count = r.u32()?;
         r.skip(4)?;
-        Ok(AggregateStats { packet_count, byte_count, flow_count })
+        Ok(AggregateStats {
+            packet_count,
+            byte_count,
+            flow_count,
+        })
     }
 }
 

@@ -275,7 +275,10 @@ pub enum Message {
     BundleControl(BundleControl),
     BundleAdd(BundleAdd),
     /// Any other message type, body kept verbatim.
-    Other { msg_type: u8, body: Vec<u8> },
+    Other {
+        msg_type: u8,
+        body: Vec<u8>,
+    },
 }
 
 mod msg_type {
@@ -395,11 +398,24 @@ fn decode_hello(mut r: Reader<'_>) -> Result<Hello, DecodeError> {
 fn decode_error(r: &mut Reader<'_>) -> Result<ErrorMsg, DecodeError> {
     let error_type = r.u16()?;
     let code = r.u16()?;
-    let experimenter = if error_type == ERROR_TYPE_EXPERIMENTER { Some(r.u32()?) } else { None };
-    Ok(ErrorMsg { error_type, code, experimenter, data: r.rest().to_vec() })
+    let experimenter = if error_type == ERROR_TYPE_EXPERIMENTER {
+        Some(r.u32()?)
+    } else {
+        None
+    };
+    Ok(ErrorMsg {
+        error_type,
+        code,
+        experimenter,
+        data: r.rest().to_vec(),
+    })
 }
 
-fn decode_body(version: Version, header: Header, r: &mut Reader<'_>) -> Result<Message, DecodeError> {
+fn decode_body(
+    version: Version,
+    header: Header,
+    r: &mut Reader<'_>,
+) -> Result<Message, DecodeError> {
     use msg_type::*;
     Ok(match header.msg_type {
         ECHO_REQUEST => Message::EchoRequest(r.rest().to_vec()),
@@ -439,7 +455,10 @@ fn decode_body(version: Version, header: Header, r: &mut Reader<'_>) -> Result<M
         }
         GET_CONFIG_REQUEST => Message::GetConfigRequest,
         GET_CONFIG_REPLY | SET_CONFIG => {
-            let config = SwitchConfig { flags: r.u16()?, miss_send_len: r.u16()? };
+            let config = SwitchConfig {
+                flags: r.u16()?,
+                miss_send_len: r.u16()?,
+            };
             if header.msg_type == SET_CONFIG {
                 Message::SetConfig(config)
             } else {
@@ -472,7 +491,12 @@ fn decode_body(version: Version, header: Header, r: &mut Reader<'_>) -> Result<M
             let actions_len = usize::from(r.u16()?);
             r.skip(6)?;
             let actions = decode_actions(r.sub(actions_len)?)?;
-            Message::PacketOut(PacketOut { buffer_id, in_port, actions, data: r.rest().to_vec() })
+            Message::PacketOut(PacketOut {
+                buffer_id,
+                in_port,
+                actions,
+                data: r.rest().to_vec(),
+            })
         }
         FLOW_MOD => Message::FlowMod(FlowMod::decode(version, r)?),
         MULTIPART_REQUEST => Message::MultipartRequest(MultipartRequest::decode(r)?),
@@ -483,7 +507,10 @@ fn decode_body(version: Version, header: Header, r: &mut Reader<'_>) -> Result<M
             Message::BundleControl(decode_bundle_control(r)?)
         }
         BUNDLE_ADD if version >= Version::V1_4 => Message::BundleAdd(decode_bundle_add(header, r)?),
-        msg_type => Message::Other { msg_type, body: r.rest().to_vec() },
+        msg_type => Message::Other {
+            msg_type,
+            body: r.rest().to_vec(),
+        },
     })
 }
 
@@ -509,7 +536,11 @@ fn decode_bundle_add(outer: Header, r: &mut Reader<'_>) -> Result<BundleAdd, Dec
     if matches!(message, Message::BundleAdd(_)) {
         return Err(DecodeError::Malformed("nested bundle add"));
     }
-    Ok(BundleAdd { bundle_id, flags, message: Box::new(message) })
+    Ok(BundleAdd {
+        bundle_id,
+        flags,
+        message: Box::new(message),
+    })
 }
 
 /// Appends the encoding of `message` (header included) to `out`.
@@ -530,7 +561,11 @@ pub fn encode(
 }
 
 /// Encodes `message` into a new buffer.
-pub fn encode_to_vec(version: Version, xid: u32, message: &Message) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_to_vec(
+    version: Version,
+    xid: u32,
+    message: &Message,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     encode(version, xid, message, &mut out)?;
     Ok(out)
@@ -594,7 +629,9 @@ fn encode_inner(
                 let elem_start = out.len();
                 out.extend_from_slice(&1u16.to_be_bytes());
                 out.extend_from_slice(&[0, 0]);
-                bitmap.iter().for_each(|w| out.extend_from_slice(&w.to_be_bytes()));
+                bitmap
+                    .iter()
+                    .for_each(|w| out.extend_from_slice(&w.to_be_bytes()));
                 let elem_len = out.len() - elem_start;
                 patch_u16(out, elem_start + 2, elem_len)?;
                 wire::pad_to_8(out, elem_start);

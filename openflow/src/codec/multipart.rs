@@ -25,7 +25,10 @@ pub enum MultipartRequest {
     /// Statistics for one port, or all with `port::ANY`.
     PortStats(u32),
     PortDesc,
-    Other { mp_type: u16, body: Vec<u8> },
+    Other {
+        mp_type: u16,
+        body: Vec<u8>,
+    },
 }
 
 impl MultipartRequest {
@@ -70,7 +73,10 @@ impl MultipartRequest {
                 MultipartRequest::PortStats(port)
             }
             MP_PORT_DESC => MultipartRequest::PortDesc,
-            _ => MultipartRequest::Other { mp_type, body: r.rest().to_vec() },
+            _ => MultipartRequest::Other {
+                mp_type,
+                body: r.rest().to_vec(),
+            },
         })
     }
 }
@@ -111,8 +117,14 @@ impl MultipartReply {
             (MultipartBody::PortStats(a), MultipartBody::PortStats(b)) => a.extend(b),
             (MultipartBody::PortDesc(a), MultipartBody::PortDesc(b)) => a.extend(b),
             (
-                MultipartBody::Other { mp_type: a_type, body: a },
-                MultipartBody::Other { mp_type: b_type, body: b },
+                MultipartBody::Other {
+                    mp_type: a_type,
+                    body: a,
+                },
+                MultipartBody::Other {
+                    mp_type: b_type,
+                    body: b,
+                },
             ) if *a_type == b_type => a.extend(b),
             _ => return false,
         }
@@ -165,7 +177,10 @@ impl MultipartReply {
             MP_TABLE => MultipartBody::Table(list(r, TableStats::decode)?),
             MP_PORT_STATS => MultipartBody::PortStats(list(r, |r| PortStats::decode(version, r))?),
             MP_PORT_DESC => MultipartBody::PortDesc(list(r, |r| Port::decode(version, r))?),
-            _ => MultipartBody::Other { mp_type, body: r.rest().to_vec() },
+            _ => MultipartBody::Other {
+                mp_type,
+                body: r.rest().to_vec(),
+            },
         };
         Ok(MultipartReply { flags, body })
     }

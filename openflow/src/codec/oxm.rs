@@ -114,7 +114,10 @@ pub enum Field {
     Reg(u8),
     /// Any field this crate does not model, kept verbatim. For the experimenter class the
     /// value bytes start with the 32-bit experimenter id.
-    Other { class: u16, field: u8 },
+    Other {
+        class: u16,
+        field: u8,
+    },
 }
 
 /// How a field's value is best shown.
@@ -202,7 +205,7 @@ impl Field {
     }
 
     /// Width of the value in bytes (`None` for unknown fields).
-    pub fn len(self) -> Option<usize> {
+    pub fn width(self) -> Option<usize> {
         match self {
             Field::Reg(_) => Some(4),
             Field::Other { .. } => None,
@@ -218,14 +221,14 @@ impl Field {
             Field::IpDscp => 6,
             Field::IpEcn => 2,
             Field::Ipv6Flabel => 20,
-            f => (f.len().unwrap_or(0) * 8) as u16,
+            f => (f.width().unwrap_or(0) * 8) as u16,
         }
     }
 
     /// The 32-bit OXM/NXM header for this field (`masked` doubles the payload length).
     pub fn oxm_header(self, masked: bool) -> u32 {
         let (class, code) = self.class_and_code();
-        let len = self.len().unwrap_or(0) * if masked { 2 } else { 1 };
+        let len = self.width().unwrap_or(0) * if masked { 2 } else { 1 };
         (u32::from(class) << 16) | (u32::from(code) << 9) | (u32::from(masked) << 8) | len as u32
     }
 
@@ -293,18 +296,30 @@ fn be_bytes(value: u64, len: usize) -> Vec<u8> {
 impl Oxm {
     /// A field with an integer value (truncated to the field's width).
     pub fn int(field: Field, value: u64) -> Oxm {
-        let len = field.len().unwrap_or(8);
-        Oxm { field, value: be_bytes(value, len), mask: None }
+        let len = field.width().unwrap_or(8);
+        Oxm {
+            field,
+            value: be_bytes(value, len),
+            mask: None,
+        }
     }
 
     /// A field with an integer value and mask.
     pub fn int_masked(field: Field, value: u64, mask: u64) -> Oxm {
-        let len = field.len().unwrap_or(8);
-        Oxm { field, value: be_bytes(value & mask, len), mask: Some(be_bytes(mask, len)) }
+        let len = field.width().unwrap_or(8);
+        Oxm {
+            field,
+            value: be_bytes(value & mask, len),
+            mask: Some(be_bytes(mask, len)),
+        }
     }
 
     pub fn mac(field: Field, mac: MacAddr) -> Oxm {
-        Oxm { field, value: mac.0.to_vec(), mask: None }
+        Oxm {
+            field,
+            value: mac.0.to_vec(),
+            mask: None,
+        }
     }
 
     /// Bits of the value outside the mask are cleared (switches reject them).
@@ -313,7 +328,11 @@ impl Oxm {
     }
 
     pub fn ipv4(field: Field, addr: Ipv4Addr) -> Oxm {
-        Oxm { field, value: addr.octets().to_vec(), mask: None }
+        Oxm {
+            field,
+            value: addr.octets().to_vec(),
+            mask: None,
+        }
     }
 
     pub fn ipv4_masked(field: Field, addr: Ipv4Addr, mask: Ipv4Addr) -> Oxm {
@@ -321,7 +340,11 @@ impl Oxm {
     }
 
     pub fn ipv6(field: Field, addr: Ipv6Addr) -> Oxm {
-        Oxm { field, value: addr.octets().to_vec(), mask: None }
+        Oxm {
+            field,
+            value: addr.octets().to_vec(),
+            mask: None,
+        }
     }
 
     pub fn ipv6_masked(field: Field, addr: Ipv6Addr, mask: Ipv6Addr) -> Oxm {
@@ -331,7 +354,11 @@ impl Oxm {
     /// A field with raw value and mask bytes; value bits outside the mask are cleared.
     pub fn bytes_masked(field: Field, value: &[u8], mask: &[u8]) -> Oxm {
         let value = value.iter().zip(mask).map(|(v, m)| v & m).collect();
-        Oxm { field, value, mask: Some(mask.to_vec()) }
+        Oxm {
+            field,
+            value,
+            mask: Some(mask.to_vec()),
+        }
     }
 
     /// The value as an integer (fields up to 8 bytes).
@@ -350,13 +377,14 @@ impl Oxm {
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if let Some(len) = self.field.len() {
+        if let Some(len) = self.field.width() {
             if self.value.len() != len || self.mask.as_ref().is_some_and(|m| m.len() != len) {
                 return Err(EncodeError::BadField(self.field.name()));
             }
         }
         let payload = self.value.len() + self.mask.as_ref().map_or(0, Vec::len);
-        let payload = u8::try_from(payload).map_err(|_| EncodeError::BadField(self.field.name()))?;
+        let payload =
+            u8::try_from(payload).map_err(|_| EncodeError::BadField(self.field.name()))?;
         let (class, code) = self.field.class_and_code();
         out.extend_from_slice(&class.to_be_bytes());
         out.push((code << 1) | u8::from(self.mask.is_some()));
@@ -375,7 +403,7 @@ impl Oxm {
         let payload = r.bytes(len)?;
         let field = Field::from_class_and_code(class, code_mask >> 1);
         let has_mask = code_mask & 1 == 1;
-        match field.len() {
+        match field.width() {
             Some(width) => {
                 let expected = if has_mask { 2 * width } else { width };
                 if len != expected {
@@ -393,7 +421,11 @@ impl Oxm {
                 mask: Some(payload[len / 2..].to_vec()),
             }),
             None if has_mask => Err(DecodeError::Malformed("masked experimenter OXM")),
-            None => Ok(Oxm { field, value: payload.to_vec(), mask: None }),
+            None => Ok(Oxm {
+                field,
+                value: payload.to_vec(),
+                mask: None,
+            }),
         }
     }
 
@@ -430,7 +462,11 @@ fn prefix_len(mask: &[u8]) -> Option<u32> {
 }
 
 fn bytes_to_u64(b: &[u8]) -> u64 {
-    b.iter().rev().take(8).rev().fold(0u64, |acc, x| (acc << 8) | u64::from(*x))
+    b.iter()
+        .rev()
+        .take(8)
+        .rev()
+        .fold(0u64, |acc, x| (acc << 8) | u64::from(*x))
 }
 
 fn format_value(field: Field, b: &[u8]) -> String {
@@ -476,7 +512,10 @@ impl fmt::Display for Oxm {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MatchError {
     #[error("{field} requires {requirement}")]
-    MissingPrerequisite { field: Field, requirement: &'static str },
+    MissingPrerequisite {
+        field: Field,
+        requirement: &'static str,
+    },
     #[error("field {0} appears more than once")]
     Duplicate(Field),
 }
@@ -599,7 +638,10 @@ impl Match {
 
     /// Matches packets tagged with VLAN `vid` (sets `OFPVID_PRESENT`).
     pub fn vlan_vid(self, vid: u16) -> Self {
-        self.with(Oxm::int(Field::VlanVid, u64::from(VLAN_PRESENT | (vid & 0xfff))))
+        self.with(Oxm::int(
+            Field::VlanVid,
+            u64::from(VLAN_PRESENT | (vid & 0xfff)),
+        ))
     }
 
     /// Matches untagged packets only.
@@ -609,7 +651,11 @@ impl Match {
 
     /// Matches `vlan_vid` with a raw value and mask (value includes `OFPVID_PRESENT`).
     pub fn vlan_vid_masked(self, value: u16, mask: u16) -> Self {
-        self.with(Oxm::int_masked(Field::VlanVid, u64::from(value), u64::from(mask)))
+        self.with(Oxm::int_masked(
+            Field::VlanVid,
+            u64::from(value),
+            u64::from(mask),
+        ))
     }
 
     /// Matches an IPv4 source prefix such as `10.0.0.0/8`.
@@ -651,7 +697,11 @@ impl Match {
 
     /// Matches Nicira register `reg{index}` under a mask.
     pub fn reg_masked(self, index: u8, value: u32, mask: u32) -> Self {
-        self.with(Oxm::int_masked(Field::Reg(index), u64::from(value), u64::from(mask)))
+        self.with(Oxm::int_masked(
+            Field::Reg(index),
+            u64::from(value),
+            u64::from(mask),
+        ))
     }
 
     /// The smallest match that satisfies the prerequisites of `field` (e.g. `eth_type=0x0800`
@@ -684,7 +734,9 @@ impl Match {
     }
 
     fn value_of(&self, field: Field) -> Option<u64> {
-        self.get(field).filter(|o| o.mask.is_none()).map(Oxm::value_u64)
+        self.get(field)
+            .filter(|o| o.mask.is_none())
+            .map(Oxm::value_u64)
     }
 
     /// Checks OpenFlow prerequisites (e.g. `nw_src` needs `eth_type=0x0800`) and duplicates.
@@ -697,14 +749,16 @@ impl Match {
         let eth_type = self.value_of(Field::EthType);
         let ip_proto = self.value_of(Field::IpProto);
         let is_ip = matches!(eth_type, Some(0x0800) | Some(0x86dd));
-        let missing = |field, requirement| Err(MatchError::MissingPrerequisite { field, requirement });
+        let missing =
+            |field, requirement| Err(MatchError::MissingPrerequisite { field, requirement });
         for oxm in &self.fields {
             let field = oxm.field;
             match field {
                 Field::VlanPcp => {
                     let present = u64::from(VLAN_PRESENT);
                     let tagged = self.get(Field::VlanVid).is_some_and(|o| {
-                        o.value_u64() & present != 0 && o.mask_u64().is_none_or(|m| m & present != 0)
+                        o.value_u64() & present != 0
+                            && o.mask_u64().is_none_or(|m| m & present != 0)
                     });
                     if !tagged {
                         return missing(field, "vlan_vid with OFPVID_PRESENT");
@@ -811,11 +865,19 @@ impl fmt::Display for Match {
 /// The IPv4 netmask for a prefix length (`/24` -> `255.255.255.0`).
 pub fn ipv4_mask(prefix: u8) -> Ipv4Addr {
     let prefix = u32::from(prefix.min(32));
-    Ipv4Addr::from(if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) })
+    Ipv4Addr::from(if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    })
 }
 
 /// The IPv6 netmask for a prefix length.
 pub fn ipv6_mask(prefix: u8) -> Ipv6Addr {
     let prefix = u32::from(prefix.min(128));
-    Ipv6Addr::from(if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) })
+    Ipv6Addr::from(if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
+    })
 }

@@ -70,7 +70,10 @@ impl Port {
         } else {
             r.sub(64)?
         };
-        let mut port = Port { port_no: p.u32()?, ..Port::default() };
+        let mut port = Port {
+            port_no: p.u32()?,
+            ..Port::default()
+        };
         p.skip(4)?;
         port.hw_addr = MacAddr(p.array()?);
         p.skip(2)?;
@@ -164,7 +167,10 @@ impl PortStatus {
             n => PortReason::Other(n),
         };
         r.skip(7)?;
-        Ok(PortStatus { reason, port: Port::decode(version, r)? })
+        Ok(PortStatus {
+            reason,
+            port: Port::decode(version, r)?,
+        })
     }
 }
 
@@ -203,7 +209,12 @@ impl PortStats {
     }
 
     fn ethernet(&self) -> [u64; 4] {
-        [self.rx_frame_err, self.rx_over_err, self.rx_crc_err, self.collisions]
+        [
+            self.rx_frame_err,
+            self.rx_over_err,
+            self.rx_crc_err,
+            self.collisions,
+        ]
     }
 
     pub(crate) fn encode(&self, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -213,18 +224,26 @@ impl PortStats {
             out.extend_from_slice(&self.port_no.to_be_bytes());
             out.extend_from_slice(&self.duration_sec.to_be_bytes());
             out.extend_from_slice(&self.duration_nsec.to_be_bytes());
-            self.counters().iter().for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+            self.counters()
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
             out.extend_from_slice(&0u16.to_be_bytes());
             out.extend_from_slice(&40u16.to_be_bytes());
             out.extend_from_slice(&[0; 4]);
-            self.ethernet().iter().for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+            self.ethernet()
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
             let len = out.len() - start;
             patch_u16(out, start, len)?;
         } else {
             out.extend_from_slice(&self.port_no.to_be_bytes());
             out.extend_from_slice(&[0; 4]);
-            self.counters().iter().for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
-            self.ethernet().iter().for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+            self.counters()
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+            self.ethernet()
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
             out.extend_from_slice(&self.duration_sec.to_be_bytes());
             out.extend_from_slice(&self.duration_nsec.to_be_bytes());
         }

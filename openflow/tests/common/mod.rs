@@ -13,7 +13,9 @@ const NETNS_PREFIX: &str = "oflowt";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
             "{cmd:?} failed: {}\n{}",
@@ -49,10 +51,14 @@ fn kill_pidfile(path: &Path) {
 
 /// Deletes namespaces left by earlier runs of these tests whose process is gone.
 fn reap_stale_namespaces() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(&format!("{NETNS_PREFIX}-")) else { continue };
+        let Some(rest) = name.strip_prefix(&format!("{NETNS_PREFIX}-")) else {
+            continue;
+        };
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
@@ -74,25 +80,50 @@ impl Ovs {
         reap_stale_namespaces();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let netns = format!("{NETNS_PREFIX}-{}-{n}", std::process::id());
-        let dir = tempfile::Builder::new().prefix("openflow-test-").tempdir().expect("tempdir");
-        let ovs = Ovs { dir, netns, bridge: "br0".into() };
+        let dir = tempfile::Builder::new()
+            .prefix("openflow-test-")
+            .tempdir()
+            .expect("tempdir");
+        let ovs = Ovs {
+            dir,
+            netns,
+            bridge: "br0".into(),
+        };
         run(Command::new("ip").args(["netns", "add", &ovs.netns]));
         run(Command::new("ip").args(["-n", &ovs.netns, "link", "set", "lo", "up"]));
         let d = ovs.path();
-        run(Command::new("ovsdb-tool").arg("create").arg(d.join("conf.db")).arg(
-            "/usr/share/openvswitch/vswitch.ovsschema",
-        ));
+        run(Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(d.join("conf.db"))
+            .arg("/usr/share/openvswitch/vswitch.ovsschema"));
         run(ovs
             .netns_cmd("ovsdb-server")
             .arg(d.join("conf.db"))
             .arg(format!("--remote=punix:{}", d.join("db.sock").display()))
-            .arg(format!("--pidfile={}", d.join("ovsdb-server.pid").display()))
-            .arg(format!("--unixctl={}", d.join("ovsdb-server.ctl").display()))
-            .arg(format!("--log-file={}", d.join("ovsdb-server.log").display()))
+            .arg(format!(
+                "--pidfile={}",
+                d.join("ovsdb-server.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                d.join("ovsdb-server.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                d.join("ovsdb-server.log").display()
+            ))
             .arg("--detach"));
         ovs.vsctl(&["--no-wait", "init"]);
         ovs.start_vswitchd();
-        ovs.vsctl(&["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"]);
+        ovs.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+        ]);
         ovs.wait_for_mgmt();
         ovs
     }
@@ -117,9 +148,18 @@ impl Ovs {
         run(self
             .netns_cmd("ovs-vswitchd")
             .arg(format!("unix:{}", d.join("db.sock").display()))
-            .arg(format!("--pidfile={}", d.join("ovs-vswitchd.pid").display()))
-            .arg(format!("--unixctl={}", d.join("ovs-vswitchd.ctl").display()))
-            .arg(format!("--log-file={}", d.join("ovs-vswitchd.log").display()))
+            .arg(format!(
+                "--pidfile={}",
+                d.join("ovs-vswitchd.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                d.join("ovs-vswitchd.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                d.join("ovs-vswitchd.log").display()
+            ))
             .arg("--detach"));
     }
 
@@ -156,12 +196,18 @@ impl Ovs {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("bridge management socket {} never came up", self.mgmt_path().display());
+        panic!(
+            "bridge management socket {} never came up",
+            self.mgmt_path().display()
+        );
     }
 
     pub fn vsctl(&self, args: &[&str]) -> String {
         let db = format!("--db=unix:{}", self.path().join("db.sock").display());
-        let out = run(Command::new("ovs-vsctl").arg(db).arg("--timeout=20").args(args));
+        let out = run(Command::new("ovs-vsctl")
+            .arg(db)
+            .arg("--timeout=20")
+            .args(args));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -190,6 +236,11 @@ impl Ovs {
         panic!("port {name} got no ofport");
     }
 
+    /// Sets an interface in our namespace up.
+    pub fn link_up(&self, name: &str) {
+        run(Command::new("ip").args(["-n", &self.netns, "link", "set", name, "up"]));
+    }
+
     /// Runs `ovs-ofctl -O <version> <args...> <target> [extra]` and returns stdout.
     pub fn ofctl(&self, version: &str, command: &str, extra: &[&str]) -> String {
         let out = run(Command::new("ovs-ofctl")
@@ -213,7 +264,9 @@ impl Drop for Ovs {
         let d = self.path();
         kill_pidfile(&d.join("ovs-vswitchd.pid"));
         kill_pidfile(&d.join("ovsdb-server.pid"));
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
