@@ -7,6 +7,31 @@
 //! - [`client`]: [`Client`], a cloneable handle to a background connection task that reconnects,
 //!   with `transact`, monitors and locks.
 //! - [`vswitch`]: typed views of the Open_vSwitch database rows.
+//!
+//! ```no_run
+//! use ovsdb::{Client, ClientOptions, Mutation, Operation, Remote, Value};
+//!
+//! # async fn example() -> ovsdb::Result<()> {
+//! let remote = Remote::parse("unix:/var/run/openvswitch/db.sock")?;
+//! let client = Client::connect(remote, ClientOptions::default()).await?;
+//! let row = [("name".to_string(), Value::string("br0"))].into_iter().collect();
+//! let outcome = client
+//!     .transact(
+//!         "Open_vSwitch",
+//!         vec![
+//!             Operation::insert_named("Bridge", row, "br"),
+//!             Operation::mutate(
+//!                 "Open_vSwitch",
+//!                 vec![],
+//!                 vec![Mutation::insert("bridges", Value::named_uuid("br"))],
+//!             ),
+//!         ],
+//!     )
+//!     .await?;
+//! println!("bridge uuid {:?}", outcome.uuid_of("br"));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod client;
 pub mod codec;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::monitor::{TableRows, TableUpdates};
+use crate::monitor::{MonitorEvent, TableRows, TableUpdates};
 use crate::value::{Row, Value};
 
 /// The Open_vSwitch database name.
@@ -349,6 +349,62 @@ impl Vswitch {
         }
     }
 
+    /// Keeps the snapshot up to date with a monitor's events (tables other than the ones
+    /// represented here are ignored).
+    pub fn apply(&mut self, event: &MonitorEvent) {
+        match event {
+            MonitorEvent::Initial(tables) | MonitorEvent::Reconnected(tables) => {
+                *self = Vswitch::from_tables(tables);
+            }
+            MonitorEvent::Insert { table, uuid, new }
+            | MonitorEvent::Modify {
+                table, uuid, new, ..
+            } => self.upsert(table, *uuid, new),
+            MonitorEvent::Delete { table, uuid, .. } => self.remove(table, *uuid),
+        }
+    }
+
+    fn upsert(&mut self, table: &str, uuid: Uuid, row: &Row) {
+        match table {
+            OpenVSwitch::TABLE => self.open_vswitch = Some(OpenVSwitch::from_row(uuid, row)),
+            Bridge::TABLE => {
+                self.bridges.insert(uuid, Bridge::from_row(uuid, row));
+            }
+            Port::TABLE => {
+                self.ports.insert(uuid, Port::from_row(uuid, row));
+            }
+            Interface::TABLE => {
+                self.interfaces.insert(uuid, Interface::from_row(uuid, row));
+            }
+            Controller::TABLE => {
+                self.controllers
+                    .insert(uuid, Controller::from_row(uuid, row));
+            }
+            _ => {}
+        }
+    }
+
+    fn remove(&mut self, table: &str, uuid: Uuid) {
+        match table {
+            OpenVSwitch::TABLE if self.open_vswitch.as_ref().is_some_and(|o| o.uuid == uuid) => {
+                self.open_vswitch = None;
+            }
+            Bridge::TABLE => {
+                self.bridges.remove(&uuid);
+            }
+            Port::TABLE => {
+                self.ports.remove(&uuid);
+            }
+            Interface::TABLE => {
+                self.interfaces.remove(&uuid);
+            }
+            Controller::TABLE => {
+                self.controllers.remove(&uuid);
+            }
+            _ => {}
+        }
+    }
+
     pub fn bridge_by_name(&self, name: &str) -> Option<&Bridge> {
         self.bridges.values().find(|b| b.name == name)
     }
@@ -560,5 +616,34 @@ mod tests {
         assert_eq!(vswitch.bridge_of_port(p2).unwrap().uuid, b);
         assert!(vswitch.open_vswitch.is_none());
         assert!(vswitch.interface_by_name("nope").is_none());
+
+        // Incremental updates from monitor events.
+        let mut live = Vswitch::default();
+        live.apply(&MonitorEvent::Initial(tables));
+        assert_eq!(live, vswitch);
+        let renamed: Row = [("name".to_string(), Value::string("beta"))]
+            .into_iter()
+            .collect();
+        live.apply(&MonitorEvent::Modify {
+            table: "Port".into(),
+            uuid: p2,
+            old: Row::new(),
+            new: renamed,
+        });
+        assert_eq!(live.ports[&p2].name, "beta");
+        live.apply(&MonitorEvent::Delete {
+            table: "Interface".into(),
+            uuid: i1,
+            old: Row::new(),
+        });
+        assert!(live.interfaces.is_empty());
+        live.apply(&MonitorEvent::Insert {
+            table: "Open_vSwitch".into(),
+            uuid: b,
+            new: Row::new(),
+        });
+        assert_eq!(live.open_vswitch.as_ref().map(|o| o.uuid), Some(b));
+        live.apply(&MonitorEvent::Reconnected(TableUpdates::new()));
+        assert_eq!(live, Vswitch::default());
     }
 }
