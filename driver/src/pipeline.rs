@@ -116,6 +116,16 @@ pub fn link_local(m: Mac) -> Ipv6Addr {
     )
 }
 
+/// Orders a match's fields as OpenFlow requires: each after its prerequisites (eth_type before
+/// IP fields, ip_proto before ports, ICMPv6 type before ND fields). The OXM field numbers of
+/// the basic class already follow that order; Nicira registers have no prerequisites.
+fn in_prerequisite_order(mut flow_match: Match) -> Match {
+    flow_match
+        .fields
+        .sort_by_key(|oxm| oxm.field.oxm_header(false));
+    flow_match
+}
+
 fn goto(table: u8) -> Instruction {
     Instruction::GotoTable(table)
 }
@@ -167,7 +177,7 @@ impl NetworkPlan {
             table,
             priority,
             cookie,
-            flow_match,
+            flow_match: in_prerequisite_order(flow_match),
             instructions,
         };
         let mut flows = vec![
@@ -241,7 +251,7 @@ impl NetworkPlan {
             table,
             priority,
             cookie,
-            flow_match,
+            flow_match: in_prerequisite_order(flow_match),
             instructions,
         };
         let port = endpoint.ofport;

@@ -41,6 +41,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut connections = JoinSet::new();
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -48,15 +49,24 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let driver = driver.clone();
+                    let stop_signal = stop_signal.clone();
                     connections.spawn(async move {
                         let service = service_fn(move |request| {
                             let driver = driver.clone();
                             async move { Ok::<_, Infallible>(handle(&driver, request).await) }
                         });
-                        if let Err(err) = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await
-                        {
+                        let connection = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service);
+                        tokio::pin!(connection);
+                        let result = tokio::select! {
+                            result = connection.as_mut() => result,
+                            () = stopped(stop_signal) => {
+                                // Finish the request in flight, then close the idle keep-alive.
+                                connection.as_mut().graceful_shutdown();
+                                connection.await
+                            }
+                        };
+                        if let Err(err) = result {
                             tracing::debug!(%err, "plugin connection ended with an error");
                         }
                     });
@@ -69,9 +79,20 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+    let _ = stopping.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(DRAIN_TIME, drain).await.is_err() {
         tracing::warn!("requests still running at shutdown were cut off");
+    }
+}
+
+/// Completes once the server is shutting down.
+async fn stopped(mut signal: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stop = *signal.borrow_and_update();
+        if stop || signal.changed().await.is_err() {
+            return;
+        }
     }
 }
 

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::*;
 use crate::flows::fake::FakeFlowTables;
-use crate::flows::FlowTables as _;
 use crate::links::fake::FakeLinks;
 use crate::pipeline::{endpoint_cookie, network_cookie};
 use crate::switch::fake::FakeSwitch;

@@ -80,6 +80,16 @@ fn every_flow_is_well_formed_and_unique() {
             flow.flow_match
                 .check_prerequisites()
                 .unwrap_or_else(|e| panic!("{flow:?}: {e}"));
+            let headers: Vec<u32> = flow
+                .flow_match
+                .fields
+                .iter()
+                .map(|o| o.field.oxm_header(false))
+                .collect();
+            assert!(
+                headers.is_sorted(),
+                "fields out of prerequisite order: {flow:?}"
+            );
             assert!(is_driver_cookie(flow.cookie));
             assert!(keys.insert(FlowKey::of(flow)), "duplicate flow {flow:?}");
         }
