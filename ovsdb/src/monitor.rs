@@ -106,7 +106,8 @@ impl MonitorRequest {
 /// always `Value::Set` (never a bare atom).
 #[derive(Debug, Clone, PartialEq)]
 pub enum MonitorEvent {
-    /// The rows present when the monitor was created (always the first event).
+    /// The rows present when the monitor was created (always the first event); every monitored
+    /// table has an entry, possibly empty.
     Initial(TableUpdates),
     Insert {
         table: String,
@@ -261,10 +262,13 @@ impl MonitorState {
 
     /// Replaces the cache with the initial contents from a monitor reply and returns the snapshot.
     pub fn reset(&mut self, result: &Json) -> Result<TableUpdates> {
-        self.cache.clear();
-        let events = self.apply(result)?;
+        self.cache = self
+            .columns
+            .keys()
+            .map(|table| (table.clone(), TableRows::new()))
+            .collect();
         // The reply only contains "new"/"initial" rows; events are irrelevant for a snapshot.
-        drop(events);
+        self.apply(result)?;
         Ok(self.cache.clone())
     }
 
