@@ -176,6 +176,7 @@ impl Driver {
                 None => tracing::debug!(port = record.port, "port has no ofport yet; no flows"),
             }
         }
+        placed.sort_by_key(|e| e.ofport);
         let uplink_ofport = network
             .options
             .uplink
