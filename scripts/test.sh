@@ -42,4 +42,5 @@ step cargo build
 cargo build --workspace --locked
 
 step cargo test
-cargo test --workspace --locked "$@"
+# --no-fail-fast: a failing test binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast "$@"
