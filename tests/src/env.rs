@@ -370,14 +370,7 @@ impl Env {
                 let _ = write!(line, ": {}", cmd::clip(first.trim(), 300));
             }
         }
-        let mut history = self
-            .history
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if history.len() >= 25 {
-            history.pop_front();
-        }
-        history.push_back(line);
+        self.note(&line);
         output
     }
 
@@ -514,18 +507,11 @@ impl Env {
             Ok(response) => format!("HTTP {}", response.status),
             Err(error) => format!("error: {error}"),
         };
-        let mut history = self
-            .history
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        history.push_back(format!(
+        self.note(&format!(
             "plugin POST {path} ({} byte body) -> {outcome} after {:.1} s",
             body.len(),
             start.elapsed().as_secs_f64()
         ));
-        if history.len() > 25 {
-            history.pop_front();
-        }
         result
     }
 
@@ -963,15 +949,24 @@ impl Env {
         self.diagnostics_shown.store(true, Ordering::Relaxed);
     }
 
+    /// Records one harness action for [`Env::diagnostics`]; with `OVS_E2E_VERBOSE` set, also
+    /// prints it (with the time since the environment started) as it happens.
     fn note(&self, line: &str) {
+        if std::env::var_os("OVS_E2E_VERBOSE").is_some() {
+            eprintln!(
+                "[e2e {} +{:.1}s] {line}",
+                self.id,
+                self.started_at.elapsed().as_secs_f64()
+            );
+        }
         let mut history = self
             .history
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        history.push_back(line.to_string());
-        if history.len() > 25 {
+        if history.len() >= 25 {
             history.pop_front();
         }
+        history.push_back(line.to_string());
     }
 
     // ---------------------------------------------------------------- diagnostics
