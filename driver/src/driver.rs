@@ -5,7 +5,6 @@
 //! Changes validate first, then act; a step that fails undoes the earlier steps. Teardown is
 //! idempotent and best effort: "already gone" counts as done and every step is attempted.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +12,12 @@ use ipnet::IpNet;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::flows::{self, FlowError, FlowTables};
+use crate::flows::sync::{BridgeFlows, FlowSync};
+use crate::flows::{FlowError, FlowTables};
 use crate::links::{LinkError, Links};
 use crate::naming::{self, DockerId, IdError, Mac};
 use crate::options::{self, NetworkOptions, OptionError};
-use crate::pipeline::{NetworkPlan, PlacedEndpoint};
+use crate::pipeline::{endpoint_cookie, network_cookie, NetworkPlan, PlacedEndpoint};
 use crate::switch::{EndpointRecord, NetworkRecord, Switch, SwitchError};
 use crate::wire::{
     CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointInterface,
@@ -94,12 +94,11 @@ impl Default for DriverConfig {
 pub struct Driver {
     switch: Arc<dyn Switch>,
     links: Arc<dyn Links>,
-    flows: Arc<dyn FlowTables>,
+    /// Each bridge's flows; its lock also serialises endpoint changes on the bridge.
+    flows: FlowSync,
     config: DriverConfig,
     /// Serialises network creation and deletion, so two requests cannot claim one bridge.
     network_lock: Mutex<()>,
-    /// One lock per bridge: its flow table is brought up to date by one task at a time.
-    sync_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 fn parse_pools(data: &[IpamData], family: &str) -> Result<(Vec<IpNet>, Vec<IpNet>), DriverError> {
@@ -142,35 +141,22 @@ impl Driver {
         Self {
             switch,
             links,
-            flows,
+            flows: FlowSync::new(flows),
             config,
             network_lock: Mutex::new(()),
-            sync_locks: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    fn sync_lock(&self, bridge: &str) -> Arc<Mutex<()>> {
-        self.sync_locks
-            .lock()
-            .expect("sync lock map poisoned")
-            .entry(bridge.to_string())
-            .or_default()
-            .clone()
-    }
-
-    /// Brings the network's flow table in line with what OVSDB records: computes the pipeline,
-    /// compares it with the driver's flows on the bridge and applies the difference in one
-    /// bundle. Flows that are already right are not touched.
-    pub async fn sync_flows(&self, network: &NetworkRecord) -> Result<(), DriverError> {
-        let lock = self.sync_lock(&network.bridge);
-        let _guard = lock.lock().await;
+    /// What the network's flows should be, from what OVSDB records now. An endpoint whose
+    /// interface ovs-vswitchd has not attached yet counts with the port it requested.
+    async fn build_plan(&self, network: &NetworkRecord) -> Result<NetworkPlan, DriverError> {
         let interfaces = self.switch.interfaces().await?;
         let endpoints = self.switch.endpoints(network).await?;
         let mut placed = Vec::with_capacity(endpoints.len());
         for record in endpoints {
             match interfaces
                 .get(&record.port)
-                .and_then(|i| i.attached_ofport())
+                .and_then(|i| i.ofport_or_request())
             {
                 Some(ofport) => placed.push(PlacedEndpoint { record, ofport }),
                 None => tracing::debug!(port = record.port, "port has no ofport yet; no flows"),
@@ -183,22 +169,33 @@ impl Driver {
             .as_ref()
             .and_then(|u| interfaces.get(u))
             .and_then(|i| i.attached_ofport());
-        let plan = NetworkPlan {
+        let gateway_mac = interfaces
+            .get(&network.bridge)
+            .and_then(|i| i.mac)
+            .or_else(|| network.owned.then(|| Mac::from_id(&network.network_id)));
+        Ok(NetworkPlan {
             network: network.clone(),
-            gateway_mac: interfaces.get(&network.bridge).and_then(|i| i.mac),
+            gateway_mac,
             uplink_ofport,
             endpoints: placed,
-        };
-        let installed = self.flows.dump(&network.bridge).await?;
-        let changes = flows::diff(&installed, &plan.flows());
-        if !changes.is_empty() {
-            tracing::debug!(
-                bridge = network.bridge,
-                changes = changes.len(),
-                "updating flows"
-            );
-            self.flows.apply(&network.bridge, changes).await?;
-        }
+        })
+    }
+
+    /// Brings the network's flow table in line with what OVSDB records: computes the pipeline,
+    /// compares it with the driver's flows on the bridge and applies the difference in one
+    /// bundle. Flows that are already right are not touched.
+    pub async fn sync_flows(&self, network: &NetworkRecord) -> Result<(), DriverError> {
+        let mut flows = self.flows.lock(&network.bridge).await;
+        self.full_sync(&mut flows, network).await
+    }
+
+    async fn full_sync(
+        &self,
+        flows: &mut BridgeFlows,
+        network: &NetworkRecord,
+    ) -> Result<(), DriverError> {
+        let plan = self.build_plan(network).await?;
+        flows.full_sync(plan).await?;
         Ok(())
     }
 
@@ -223,6 +220,9 @@ impl Driver {
     /// Repairs one network (see [`Driver::reconcile_all`]).
     pub async fn reconcile_network(&self, network: &NetworkRecord) -> Result<(), DriverError> {
         self.configure_bridge_link(network).await?;
+        if let Some(uplink) = &network.options.uplink {
+            self.wait_for_ofport(uplink).await?;
+        }
         self.sync_flows(network).await
     }
 
@@ -461,7 +461,7 @@ impl Driver {
             }
         }
         if !network.owned {
-            if let Err(err) = self.remove_all_flows(&network.bridge).await {
+            if let Err(err) = self.flows.lock(&network.bridge).await.clear().await {
                 failures.push(err.to_string());
             }
         }
@@ -478,17 +478,6 @@ impl Driver {
                 failures.join("; ")
             )))
         }
-    }
-
-    /// Removes every flow with the driver's cookie from a bridge the driver does not own.
-    async fn remove_all_flows(&self, bridge: &str) -> Result<(), DriverError> {
-        let lock = self.sync_lock(bridge);
-        let _guard = lock.lock().await;
-        let installed = self.flows.dump(bridge).await?;
-        self.flows
-            .apply(bridge, flows::diff(&installed, &[]))
-            .await?;
-        Ok(())
     }
 
     /// `NetworkDriver.CreateEndpoint`: a veth pair whose host side becomes an OVS port.
@@ -539,6 +528,10 @@ impl Driver {
             sandbox: None,
         };
 
+        let mut flows = self.flows.lock(&network.bridge).await;
+        if flows.plan().is_none() {
+            self.full_sync(&mut flows, &network).await?;
+        }
         match self.switch.endpoint(&record.port).await? {
             Some(existing) if existing.endpoint_id != record.endpoint_id => {
                 return Err(DriverError::Conflict(format!(
@@ -574,12 +567,33 @@ impl Driver {
         } else {
             created.map_err(link_error(format!("creating veth {}", record.port)))?;
         }
-        if let Err(err) = self.switch.add_endpoint(&record, mtu).await {
+        // On bridges the driver owns, it picks the OpenFlow port itself and need not wait for
+        // ovs-vswitchd to attach the interface before installing the endpoint's flows.
+        let plan = flows.plan().cloned().expect("synchronised above");
+        let ofport_request = network.owned.then(|| free_ofport(&plan, &record.port));
+        if let Err(err) = self.switch.add_endpoint(&record, mtu, ofport_request).await {
             let _ = self.remove_veth(&record.port).await;
             return Err(err.into());
         }
-        let installed = match self.wait_for_ofport(&record.port).await {
-            Ok(_) => self.sync_flows(&network).await,
+        let installed = match ofport_request {
+            Some(ofport) => Ok(ofport),
+            None => self.wait_for_ofport(&record.port).await,
+        };
+        let installed = match installed {
+            Ok(ofport) => {
+                let mut plan = plan;
+                plan.endpoints.retain(|e| e.record.port != record.port);
+                plan.endpoints.push(PlacedEndpoint {
+                    record: record.clone(),
+                    ofport,
+                });
+                plan.endpoints.sort_by_key(|e| e.ofport);
+                let owners = [
+                    network_cookie(&network.network_id),
+                    endpoint_cookie(&record.endpoint_id),
+                ];
+                flows.change(plan, &owners).await.map_err(DriverError::from)
+            }
             Err(err) => Err(err),
         };
         if let Err(err) = installed {
@@ -587,7 +601,7 @@ impl Driver {
             if let Err(undo) = self.teardown_endpoint(&record).await {
                 tracing::error!(endpoint = %endpoint_id, %undo, "rollback of the endpoint failed");
             }
-            if let Err(undo) = self.sync_flows(&network).await {
+            if let Err(undo) = self.full_sync(&mut flows, &network).await {
                 tracing::warn!(network = %network_id, %undo, "flows left for the next repair");
             }
             return Err(err);
@@ -624,14 +638,27 @@ impl Driver {
                 // The port is another endpoint's (same 12-digit prefix): ours is long gone.
             }
             Some(endpoint) if endpoint.network_id == network_id.as_str() => {
+                let mut flows = self.flows.lock(&endpoint.bridge).await;
                 self.teardown_endpoint(&endpoint).await?;
                 tracing::info!(endpoint = %endpoint_id, "endpoint deleted");
-                if let Some(network) = self.find_network(&network_id).await? {
-                    if let Err(err) = self.sync_flows(&network).await {
-                        // The port is gone, so its flows match nothing; the repair loop
-                        // removes them once the switch answers again.
-                        tracing::warn!(endpoint = %endpoint_id, %err, "stale flows left for repair");
+                // The port is gone, so stale flows would match nothing; a failure here is left
+                // to the repair loop.
+                let removed = match flows.plan().cloned() {
+                    Some(mut plan) => {
+                        plan.endpoints.retain(|e| e.record.port != endpoint.port);
+                        let owners = [
+                            network_cookie(&network_id.to_string()),
+                            endpoint_cookie(&endpoint.endpoint_id),
+                        ];
+                        flows.change(plan, &owners).await.map_err(DriverError::from)
                     }
+                    None => match self.find_network(&network_id).await? {
+                        Some(network) => self.full_sync(&mut flows, &network).await,
+                        None => Ok(()),
+                    },
+                };
+                if let Err(err) = removed {
+                    tracing::warn!(endpoint = %endpoint_id, %err, "stale flows left for repair");
                 }
             }
             Some(endpoint) => {
@@ -727,6 +754,21 @@ impl Driver {
         DockerId::parse("NetworkID", network_id)?;
         Ok(())
     }
+}
+
+/// The lowest OpenFlow port number no endpoint or uplink of the plan uses (other than
+/// `port`, which is being re-created).
+fn free_ofport(plan: &NetworkPlan, port: &str) -> u32 {
+    let used: std::collections::BTreeSet<u32> = plan
+        .endpoints
+        .iter()
+        .filter(|e| e.record.port != port)
+        .map(|e| e.ofport)
+        .chain(plan.uplink_ofport)
+        .collect();
+    (1..)
+        .find(|n| !used.contains(n))
+        .expect("a free port number")
 }
 
 #[cfg(test)]

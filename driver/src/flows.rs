@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod openflow;
+pub mod sync;
 
 use std::collections::BTreeMap;
 

@@ -14,6 +14,7 @@ struct State {
     tables: BTreeMap<String, BTreeMap<FlowKey, Flow>>,
     batches: Vec<(String, Vec<FlowChange>)>,
     down: BTreeSet<String>,
+    dumps: usize,
 }
 
 /// The fake switches.
@@ -36,6 +37,11 @@ impl FakeFlowTables {
             .get(bridge)
             .map(|t| t.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many times flows were dumped.
+    pub fn dumps(&self) -> usize {
+        self.state.lock().unwrap().dumps
     }
 
     /// Every batch applied so far.
@@ -72,8 +78,9 @@ impl FakeFlowTables {
 #[async_trait]
 impl FlowTables for FakeFlowTables {
     async fn dump(&self, bridge: &str) -> Result<Vec<Flow>, FlowError> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         Self::check(&state, bridge)?;
+        state.dumps += 1;
         Ok(state
             .tables
             .get(bridge)

@@ -47,6 +47,7 @@ impl State {
                     ofport: Some(65534),
                     error: None,
                     mac: Some(Mac([0x02, 0xbb, 0, 0, 0, 1])),
+                    ofport_request: None,
                 },
             );
             for (port, p) in &bridge.ports {
@@ -56,6 +57,7 @@ impl State {
                         ofport: Some(p.ofport),
                         error: None,
                         mac: None,
+                        ofport_request: None,
                     },
                 );
             }
@@ -236,10 +238,11 @@ impl Switch for FakeSwitch {
         &self,
         endpoint: &EndpointRecord,
         mtu: Option<u32>,
+        ofport_request: Option<u32>,
     ) -> Result<(), SwitchError> {
         let mut state = self.enter("add_endpoint", &endpoint.port)?;
         state.next_ofport += 1;
-        let ofport = state.next_ofport;
+        let ofport = ofport_request.map_or(state.next_ofport, i64::from);
         let bridge = state
             .bridges
             .get_mut(&endpoint.bridge)

@@ -72,6 +72,8 @@ pub struct InterfaceStatus {
     pub error: Option<String>,
     /// The MAC address the interface actually has (`mac_in_use`).
     pub mac: Option<Mac>,
+    /// The OpenFlow port the driver asked for (`ofport_request`).
+    pub ofport_request: Option<i64>,
 }
 
 impl InterfaceStatus {
@@ -80,6 +82,15 @@ impl InterfaceStatus {
         self.ofport
             .filter(|p| *p > 0)
             .and_then(|p| u32::try_from(p).ok())
+    }
+
+    /// The attached OpenFlow port, or else the one requested for it.
+    pub fn ofport_or_request(&self) -> Option<u32> {
+        self.attached_ofport().or_else(|| {
+            self.ofport_request
+                .filter(|p| *p > 0)
+                .and_then(|p| u32::try_from(p).ok())
+        })
     }
 }
 
@@ -214,6 +225,7 @@ pub trait Switch: Send + Sync + 'static {
         &self,
         endpoint: &EndpointRecord,
         mtu: Option<u32>,
+        ofport_request: Option<u32>,
     ) -> Result<(), SwitchError>;
     /// Rewrites an endpoint's `external_ids` (Join and Leave record the sandbox).
     async fn update_endpoint(&self, endpoint: &EndpointRecord) -> Result<(), SwitchError>;

@@ -375,11 +375,15 @@ impl Switch for OvsdbSwitch {
         &self,
         endpoint: &EndpointRecord,
         mtu: Option<u32>,
+        ofport_request: Option<u32>,
     ) -> Result<(), SwitchError> {
         let ids = string_map(&endpoint.external_ids());
         let mut interface = row([("external_ids", ids.clone())]);
         if let Some(mtu) = mtu {
             interface.insert("mtu_request".into(), Value::integer(mtu.into()));
+        }
+        if let Some(ofport) = ofport_request {
+            interface.insert("ofport_request".into(), Value::integer(ofport.into()));
         }
         let (mut ops, port) = port_ops(
             &endpoint.port,
@@ -468,7 +472,7 @@ impl Switch for OvsdbSwitch {
     }
 }
 
-const INTERFACE_STATUS_COLUMNS: [&str; 3] = ["ofport", "error", "mac_in_use"];
+const INTERFACE_STATUS_COLUMNS: [&str; 4] = ["ofport", "error", "mac_in_use", "ofport_request"];
 
 fn interface_status(row: &Row) -> InterfaceStatus {
     InterfaceStatus {
@@ -478,5 +482,6 @@ fn interface_status(row: &Row) -> InterfaceStatus {
             .get("mac_in_use")
             .and_then(Value::as_str)
             .and_then(Mac::parse),
+        ofport_request: row.get("ofport_request").and_then(Value::as_integer),
     }
 }

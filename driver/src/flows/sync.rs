@@ -1,0 +1,140 @@
+//! Keeping each bridge's flows in line with its [`NetworkPlan`], cheaply.
+//!
+//! The first time a bridge is touched (and after any failure) its driver flows are dumped and
+//! the whole difference applied; the plan and the installed flows are then remembered, so an
+//! endpoint coming or going only compares and sends the flows of its own cookie and of the
+//! network's: no dump, no OVSDB scan, constant work per endpoint. One task at a time works on a
+//! bridge: [`FlowSync::lock`] hands out the bridge's guard.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use super::{diff, FlowError, FlowKey, FlowTables};
+use crate::pipeline::{Flow, NetworkPlan};
+
+/// What the driver knows a bridge has, once synchronised.
+struct Synced {
+    plan: NetworkPlan,
+    installed: BTreeMap<FlowKey, Flow>,
+}
+
+type Slot = Arc<Mutex<Option<Synced>>>;
+
+/// Per-bridge flow state and its locks.
+pub struct FlowSync {
+    tables: Arc<dyn FlowTables>,
+    bridges: std::sync::Mutex<HashMap<String, Slot>>,
+}
+
+/// Exclusive access to one bridge's flows.
+pub struct BridgeFlows {
+    bridge: String,
+    tables: Arc<dyn FlowTables>,
+    state: OwnedMutexGuard<Option<Synced>>,
+}
+
+impl FlowSync {
+    pub fn new(tables: Arc<dyn FlowTables>) -> Self {
+        Self {
+            tables,
+            bridges: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for exclusive access to a bridge's flows.
+    pub async fn lock(&self, bridge: &str) -> BridgeFlows {
+        let slot = self
+            .bridges
+            .lock()
+            .expect("bridge map poisoned")
+            .entry(bridge.to_string())
+            .or_default()
+            .clone();
+        BridgeFlows {
+            bridge: bridge.to_string(),
+            tables: self.tables.clone(),
+            state: slot.lock_owned().await,
+        }
+    }
+
+    /// Forgets a bridge that is being deleted.
+    pub async fn forget(&self, bridge: &str) {
+        self.bridges
+            .lock()
+            .expect("bridge map poisoned")
+            .remove(bridge);
+        self.tables.forget(bridge).await;
+    }
+}
+
+impl BridgeFlows {
+    /// The plan the bridge's flows were last brought in line with, if they are known to be.
+    pub fn plan(&self) -> Option<&NetworkPlan> {
+        self.state.as_ref().map(|s| &s.plan)
+    }
+
+    /// Dumps the driver's flows from the switch and applies every difference to `plan`.
+    pub async fn full_sync(&mut self, plan: NetworkPlan) -> Result<(), FlowError> {
+        *self.state = None;
+        let installed = self.tables.dump(&self.bridge).await?;
+        let desired = plan.flows();
+        let changes = diff(&installed, &desired);
+        if !changes.is_empty() {
+            tracing::debug!(
+                bridge = self.bridge,
+                changes = changes.len(),
+                "repairing flows"
+            );
+            self.tables.apply(&self.bridge, changes).await?;
+        }
+        *self.state = Some(Synced {
+            plan,
+            installed: desired.into_iter().map(|f| (FlowKey::of(&f), f)).collect(),
+        });
+        Ok(())
+    }
+
+    /// Moves to `plan`, which differs from the current one only in flows with the cookies in
+    /// `owners`; only those are compared and sent. Needs a synchronised bridge (else does a
+    /// full sync). On failure the bridge counts as unknown until the next full sync.
+    pub async fn change(&mut self, plan: NetworkPlan, owners: &[u64]) -> Result<(), FlowError> {
+        let Some(synced) = self.state.as_mut() else {
+            return self.full_sync(plan).await;
+        };
+        let owned = |f: &&Flow| owners.contains(&f.cookie);
+        let before: Vec<Flow> = synced.installed.values().filter(owned).cloned().collect();
+        let after: Vec<Flow> = plan
+            .flows()
+            .into_iter()
+            .filter(|f| owners.contains(&f.cookie))
+            .collect();
+        let changes = diff(&before, &after);
+        if !changes.is_empty() {
+            if let Err(err) = self.tables.apply(&self.bridge, changes).await {
+                *self.state = None;
+                return Err(err);
+            }
+        }
+        let synced = self.state.as_mut().expect("checked above");
+        synced.installed.retain(|_, f| !owners.contains(&f.cookie));
+        synced
+            .installed
+            .extend(after.into_iter().map(|f| (FlowKey::of(&f), f)));
+        synced.plan = plan;
+        Ok(())
+    }
+
+    /// Removes every driver flow from the bridge (letting go of an adopted bridge).
+    pub async fn clear(&mut self) -> Result<(), FlowError> {
+        *self.state = None;
+        let installed = self.tables.dump(&self.bridge).await?;
+        self.tables.apply(&self.bridge, diff(&installed, &[])).await
+    }
+
+    /// Marks the bridge's flows as unknown: the next change does a full sync.
+    pub fn invalidate(&mut self) {
+        *self.state = None;
+    }
+}
