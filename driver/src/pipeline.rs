@@ -126,6 +126,17 @@ fn in_prerequisite_order(mut flow_match: Match) -> Match {
     flow_match
 }
 
+/// Builds the flows of one owner (cookie), with their fields in prerequisite order.
+fn flow_maker(cookie: u64) -> impl Fn(u8, u16, Match, Vec<Instruction>) -> Flow {
+    move |table, priority, flow_match, instructions| Flow {
+        table,
+        priority,
+        cookie,
+        flow_match: in_prerequisite_order(flow_match),
+        instructions,
+    }
+}
+
 fn goto(table: u8) -> Instruction {
     Instruction::GotoTable(table)
 }
@@ -173,13 +184,7 @@ impl NetworkPlan {
     /// Flows that belong to the network as a whole (cookie of the network).
     pub fn network_flows(&self) -> Vec<Flow> {
         let cookie = self.network_cookie();
-        let flow = |table, priority, flow_match, instructions| Flow {
-            table,
-            priority,
-            cookie,
-            flow_match: in_prerequisite_order(flow_match),
-            instructions,
-        };
+        let flow = flow_maker(cookie);
         let mut flows = vec![
             flow(TABLE_INGRESS, 0, Match::new(), vec![]),
             flow(
@@ -247,13 +252,7 @@ impl NetworkPlan {
     /// One endpoint's flows (cookie of the endpoint).
     pub fn endpoint_flows(&self, endpoint: &PlacedEndpoint) -> Vec<Flow> {
         let cookie = endpoint_cookie(&endpoint.record.endpoint_id);
-        let flow = |table, priority, flow_match, instructions| Flow {
-            table,
-            priority,
-            cookie,
-            flow_match: in_prerequisite_order(flow_match),
-            instructions,
-        };
+        let flow = flow_maker(cookie);
         let port = endpoint.ofport;
         let own_mac = endpoint.record.mac;
         let from_me = Match::new().in_port(port).eth_src(mac(own_mac));
