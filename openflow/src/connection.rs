@@ -103,19 +103,19 @@ pub(crate) async fn run(
             let mut stream =
                 transport::open(&shared.target, tls.as_ref(), shared.options.connect_timeout)
                     .await?;
-            let version = handshake(&mut stream, &shared.options).await?;
-            Ok::<_, Error>((stream, version))
+            let (version, leftover) = handshake(&mut stream, &shared.options).await?;
+            Ok::<_, Error>((stream, version, leftover))
         };
         let result = tokio::select! {
             r = attempt => r,
             _ = shutdown.changed() => break,
         };
         let reason = match result {
-            Ok((stream, version)) => {
+            Ok((stream, version, leftover)) => {
                 generation += 1;
                 let connected_at = Instant::now();
                 let reason = tokio::select! {
-                    r = serve(&shared, stream, version, generation) => r,
+                    r = serve(&shared, stream, version, generation, leftover) => r,
                     _ = shutdown.changed() => {
                         disconnect(&shared, "connection closed by client".into());
                         break;
@@ -143,11 +143,8 @@ pub(crate) async fn run(
 fn disconnect(shared: &Shared, reason: String) {
     let pending = {
         let mut state = shared.lock();
-        let was_live = state.live.take().is_some();
+        state.live = None;
         state.last_error = reason.clone();
-        if !was_live && state.pending.is_empty() {
-            return;
-        }
         std::mem::take(&mut state.pending)
     };
     shared.connected.send_replace(None);
@@ -169,8 +166,12 @@ fn disconnect(shared: &Shared, reason: String) {
     let _ = shared.events.send(Event::Disconnected(reason));
 }
 
-/// Exchanges hellos and picks the highest common version.
-async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version, Error> {
+/// Exchanges hellos and picks the highest common version. Returns the bytes received
+/// after the switch's hello.
+async fn handshake(
+    stream: &mut BoxStream,
+    options: &Options,
+) -> Result<(Version, BytesMut), Error> {
     let ours: Vec<u8> = options.versions.iter().map(|v| v.wire()).collect();
     let max_ours = options
         .versions
@@ -189,7 +190,10 @@ async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version,
     let read_hello = async {
         loop {
             match codec::check(&buf) {
-                Ok(len) => return codec::decode(&buf[..len]).map_err(Error::from),
+                Ok(len) => {
+                    let frame = buf.split_to(len);
+                    return codec::decode(&frame).map_err(Error::from);
+                }
                 Err(DecodeError::Incomplete) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -227,7 +231,7 @@ async fn handshake(stream: &mut BoxStream, options: &Options) -> Result<Version,
             .max()
     };
     match chosen {
-        Some(v) => Ok(v),
+        Some(v) => Ok((v, buf)),
         None => {
             let err = Message::Error(ErrorMsg {
                 error_type: 0,
@@ -252,6 +256,7 @@ async fn serve(
     stream: BoxStream,
     version: Version,
     generation: u64,
+    leftover: BytesMut,
 ) -> String {
     let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -277,7 +282,7 @@ async fn serve(
     tracing::info!(target = %shared.target, %version, "openflow connected");
     let mut writer_task = tokio::spawn(write_loop(writer, rx));
     let reason = tokio::select! {
-        r = read_loop(shared, reader, version, &tx) => r,
+        r = read_loop(shared, reader, version, &tx, leftover) => r,
         r = &mut writer_task => match r {
             Ok(Err(e)) => format!("write failed: {e}"),
             _ => "writer stopped".into(),
@@ -308,12 +313,25 @@ async fn read_loop(
     mut reader: ReadHalf<BoxStream>,
     version: Version,
     tx: &mpsc::UnboundedSender<Vec<u8>>,
+    mut buf: BytesMut,
 ) -> String {
     let interval = shared.options.echo_interval;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    buf.reserve(64 * 1024);
     let mut last_rx = Instant::now();
     let mut echo_sent: Option<(u32, Instant)> = None;
     loop {
+        loop {
+            let len = match codec::check(&buf) {
+                Ok(len) => len,
+                Err(DecodeError::Incomplete) => break,
+                Err(e) => return format!("bad framing: {e}"),
+            };
+            let frame = buf.split_to(len);
+            dispatch(shared, version, &frame, tx);
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
         let deadline = match echo_sent {
             Some((_, sent)) => sent + interval,
             None => last_rx + interval,
@@ -327,15 +345,6 @@ async fn read_loop(
                 }
                 last_rx = Instant::now();
                 echo_sent = None;
-                loop {
-                    let len = match codec::check(&buf) {
-                        Ok(len) => len,
-                        Err(DecodeError::Incomplete) => break,
-                        Err(e) => return format!("bad framing: {e}"),
-                    };
-                    let frame = buf.split_to(len);
-                    dispatch(shared, version, &frame, tx);
-                }
             }
             _ = tokio::time::sleep_until(deadline) => {
                 if echo_sent.is_some() {
@@ -350,9 +359,6 @@ async fn read_loop(
                 }
                 echo_sent = Some((xid, Instant::now()));
             }
-        }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(64 * 1024);
         }
     }
 }

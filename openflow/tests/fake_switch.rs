@@ -1,0 +1,398 @@
+//! Connection behaviour against a scripted fake switch: timeouts, echo keepalive,
+//! multipart reassembly per xid, version negotiation, fail-fast while disconnected.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use openflow::codec::{self, Header, Hello, Message};
+use openflow::{
+    Error, Event, FlowFilter, FlowStats, Match, MultipartBody, MultipartReply, Options, Switch,
+    Target, Version,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct FakeConn<S> {
+    stream: S,
+    buf: BytesMut,
+    version: Version,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> FakeConn<S> {
+    /// Exchanges hellos: we announce `hello` (raw wire versions, or just `header_version`).
+    async fn handshake(stream: S, header_version: u8, bitmap: Vec<u8>, version: Version) -> Self {
+        let mut conn = FakeConn {
+            stream,
+            buf: BytesMut::new(),
+            version,
+        };
+        let hello = Message::Hello(Hello {
+            versions: bitmap.clone(),
+        });
+        let mut bytes = codec::encode_to_vec(version, 1, &hello).unwrap();
+        bytes[0] = header_version;
+        conn.stream.write_all(&bytes).await.unwrap();
+        let (_, msg) = conn.recv_any().await.expect("client hello");
+        assert!(matches!(msg, Message::Hello(_)), "{msg:?}");
+        conn
+    }
+
+    async fn recv_any(&mut self) -> Option<(Header, Message)> {
+        loop {
+            if let Ok(len) = codec::check(&self.buf) {
+                let frame = self.buf.split_to(len);
+                return Some(codec::decode(&frame).unwrap());
+            }
+            let n = tokio::time::timeout(WAIT, self.stream.read_buf(&mut self.buf))
+                .await
+                .ok()?
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Next message other than SET_CONFIG.
+    async fn recv(&mut self) -> (Header, Message) {
+        loop {
+            let (h, m) = self.recv_any().await.expect("message from client");
+            if !matches!(m, Message::SetConfig(_)) {
+                return (h, m);
+            }
+        }
+    }
+
+    async fn send(&mut self, xid: u32, message: &Message) {
+        let bytes = codec::encode_to_vec(self.version, xid, message).unwrap();
+        self.stream.write_all(&bytes).await.unwrap();
+    }
+}
+
+fn socket_path(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
+    let path = dir.path().join("fake.mgmt");
+    let target = format!("unix:{}", path.display());
+    (path, target)
+}
+
+fn options() -> Options {
+    Options {
+        request_timeout: Duration::from_secs(10),
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        miss_send_len: None,
+        ..Options::default()
+    }
+}
+
+async fn accept(listener: &UnixListener) -> UnixStream {
+    tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("client connects")
+        .unwrap()
+        .0
+}
+
+fn stats(cookie: u64) -> FlowStats {
+    FlowStats {
+        table_id: 0,
+        duration_sec: 1,
+        duration_nsec: 2,
+        priority: 3,
+        idle_timeout: 0,
+        hard_timeout: 0,
+        flags: Default::default(),
+        importance: 0,
+        cookie,
+        packet_count: 0,
+        byte_count: 0,
+        flow_match: Match::new().in_port(cookie as u32),
+        instructions: vec![],
+    }
+}
+
+#[tokio::test]
+async fn request_timeout_fails_only_that_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let opts = Options {
+        request_timeout: Duration::from_millis(300),
+        ..options()
+    };
+    let sw = Switch::connect(&target, opts).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 4, vec![4], Version::V1_3).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    let mut events = sw.subscribe();
+
+    let barrier = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.barrier().await }
+    });
+    let (ignored, msg) = conn.recv().await;
+    assert_eq!(msg, Message::BarrierRequest);
+    let err = barrier.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err}");
+
+    // A late reply to the timed-out xid is reported as unsolicited, nothing breaks.
+    conn.send(ignored.xid, &Message::BarrierReply).await;
+    let echo = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.echo().await }
+    });
+    let (h, msg) = conn.recv().await;
+    assert!(matches!(msg, Message::EchoRequest(_)));
+    conn.send(h.xid, &Message::EchoReply(vec![])).await;
+    echo.await.unwrap().unwrap();
+    let late = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(Event::Other { xid, .. }) = events.recv().await {
+                return xid;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(late, ignored.xid);
+}
+
+#[tokio::test]
+async fn answers_echo_requests_from_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let _sw = Switch::connect(&target, options()).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![4, 5], Version::V1_4).await;
+    conn.send(0x77, &Message::EchoRequest(b"ping".to_vec()))
+        .await;
+    let (h, msg) = conn.recv().await;
+    assert_eq!((h.xid, h.version), (0x77, 5), "{msg:?}");
+    assert_eq!(msg, Message::EchoReply(b"ping".to_vec()));
+}
+
+#[tokio::test]
+async fn idle_connection_sends_echo_and_reconnects_when_unanswered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let opts = Options {
+        echo_interval: Duration::from_millis(200),
+        ..options()
+    };
+    let sw = Switch::connect(&target, opts).unwrap();
+    let mut events = sw.subscribe();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 4, vec![4], Version::V1_3).await;
+    let (_, msg) = conn.recv().await;
+    assert!(
+        matches!(msg, Message::EchoRequest(_)),
+        "expected keepalive echo, got {msg:?}"
+    );
+    // Never answer: the client must give up on this connection and dial again.
+    let second = accept(&listener).await;
+    let reason = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(Event::Disconnected(reason)) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(reason.contains("echo"), "{reason}");
+    let _conn2 = FakeConn::handshake(second, 4, vec![4], Version::V1_3).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    drop(conn);
+}
+
+#[tokio::test]
+async fn multipart_fragments_are_reassembled_per_xid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let sw = Switch::connect(&target, options()).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
+    sw.wait_connected(WAIT).await.unwrap();
+
+    let a = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.flow_stats(FlowFilter::all().table(1)).await }
+    });
+    let (ha, _) = conn.recv().await;
+    let b = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.flow_stats(FlowFilter::all().table(2)).await }
+    });
+    let (hb, _) = conn.recv().await;
+    let part = |more: bool, cookies: &[u64]| {
+        Message::MultipartReply(MultipartReply {
+            flags: u16::from(more),
+            body: MultipartBody::Flow(cookies.iter().map(|c| stats(*c)).collect()),
+        })
+    };
+    conn.send(ha.xid, &part(true, &[1, 2])).await;
+    conn.send(hb.xid, &part(true, &[10])).await;
+    conn.send(ha.xid, &part(true, &[3])).await;
+    conn.send(hb.xid, &part(false, &[11, 12])).await;
+    conn.send(ha.xid, &part(false, &[])).await;
+    let cookies = |v: Vec<FlowStats>| v.into_iter().map(|s| s.cookie).collect::<Vec<_>>();
+    assert_eq!(cookies(a.await.unwrap().unwrap()), vec![1, 2, 3]);
+    assert_eq!(cookies(b.await.unwrap().unwrap()), vec![10, 11, 12]);
+}
+
+#[tokio::test]
+async fn error_reply_fails_the_matching_request_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let sw = Switch::connect(&target, options()).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 4, vec![4], Version::V1_3).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    let first = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.barrier().await }
+    });
+    let (h1, _) = conn.recv().await;
+    let second = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.barrier().await }
+    });
+    let (h2, _) = conn.recv().await;
+    let mut data = vec![4, 20, 0, 8];
+    data.extend_from_slice(&h1.xid.to_be_bytes());
+    let error = openflow::ErrorMsg {
+        error_type: 1,
+        code: 1,
+        experimenter: None,
+        data,
+    };
+    conn.send(h1.xid, &Message::Error(error)).await;
+    conn.send(h2.xid, &Message::BarrierReply).await;
+    let err = first.await.unwrap().unwrap_err();
+    let msg = err.switch_error().expect("switch error");
+    assert_eq!(msg.code_name(), "OFPBRC_BAD_TYPE");
+    assert_eq!(msg.request_xid(), Some(h1.xid));
+    second.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn fails_fast_while_disconnected_and_connects_when_switch_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let sw = Switch::connect(&target, options()).unwrap();
+    let started = std::time::Instant::now();
+    let err = sw.barrier().await.unwrap_err();
+    assert!(matches!(err, Error::NotConnected { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(sw.wait_connected(Duration::from_millis(200)).await.is_err());
+
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 4, vec![4], Version::V1_3).await;
+    assert_eq!(sw.wait_connected(WAIT).await.unwrap(), Version::V1_3);
+    let barrier = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.barrier().await }
+    });
+    let (h, _) = conn.recv().await;
+    conn.send(h.xid, &Message::BarrierReply).await;
+    barrier.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn negotiation_picks_common_version_or_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    // Switch announces 1.0 and 1.3 by bitmap: 1.3 is chosen.
+    let sw = Switch::connect(&target, options()).unwrap();
+    let _conn = FakeConn::handshake(accept(&listener).await, 4, vec![1, 4], Version::V1_3).await;
+    assert_eq!(sw.wait_connected(WAIT).await.unwrap(), Version::V1_3);
+    drop(sw);
+
+    // A 1.0-only switch (hello without bitmap) is refused with a clear reason.
+    let sw = Switch::connect(&target, options()).unwrap();
+    let mut events = sw.subscribe();
+    let mut stream = accept(&listener).await;
+    stream.write_all(&[1, 0, 0, 8, 0, 0, 0, 1]).await.unwrap();
+    let reason = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(Event::Disconnected(reason)) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(reason.contains("version negotiation failed"), "{reason}");
+    assert!(!sw.is_connected());
+}
+
+#[tokio::test]
+async fn tcp_target_works() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sw = Switch::connect(&format!("tcp:{addr}"), options()).unwrap();
+    let stream = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let mut conn = FakeConn::handshake(stream, 6, vec![], Version::V1_4).await;
+    // Hello without bitmap and a newer header version: the highest version we allow.
+    assert_eq!(sw.wait_connected(WAIT).await.unwrap(), Version::V1_4);
+    let f = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.features().await }
+    });
+    let (h, msg) = conn.recv().await;
+    assert_eq!(msg, Message::FeaturesRequest);
+    let features = openflow::SwitchFeatures {
+        datapath_id: 0xabc,
+        n_tables: 254,
+        ..Default::default()
+    };
+    conn.send(h.xid, &Message::FeaturesReply(features)).await;
+    assert_eq!(f.await.unwrap().unwrap().datapath_id, 0xabc);
+}
+
+#[test]
+fn targets_parse_like_ovs_ofctl() {
+    assert_eq!(
+        Target::parse("unix:/run/br0.mgmt").unwrap(),
+        Target::Unix("/run/br0.mgmt".into())
+    );
+    assert_eq!(
+        Target::parse("tcp:127.0.0.1:6653").unwrap(),
+        Target::Tcp {
+            host: "127.0.0.1".into(),
+            port: 6653
+        }
+    );
+    assert_eq!(
+        Target::parse("ssl:[::1]:6653").unwrap(),
+        Target::Ssl {
+            host: "::1".into(),
+            port: 6653
+        }
+    );
+    assert_eq!(
+        Target::parse("ssl:[::1]:6653").unwrap().to_string(),
+        "ssl:[::1]:6653"
+    );
+    assert_eq!(
+        Target::bridge_mgmt("/var/run/openvswitch", "br0").to_string(),
+        "unix:/var/run/openvswitch/br0.mgmt"
+    );
+    for bad in ["tcp:host", "tcp::1", "br0", "unix:", "tcp:h:notaport"] {
+        assert!(Target::parse(bad).is_err(), "{bad}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = Switch::connect("ssl:127.0.0.1:6653", Options::default()).unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
+    });
+}
