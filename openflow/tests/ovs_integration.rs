@@ -505,3 +505,107 @@ async fn reconnects_after_vswitchd_restart() {
         1
     );
 }
+
+/// Creates a CA and two certificates signed by it with the openssl CLI.
+fn make_pki(dir: &std::path::Path) {
+    let sh = |args: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    // rustls (webpki) only accepts X.509 v3 certificates, so give them extensions.
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n",
+    )
+    .unwrap();
+    sh(&format!(
+        "openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=openflow-test-ca"
+    ));
+    for name in ["switch", "controller"] {
+        sh(&format!(
+            "openssl req {ec} -keyout {name}.key -out {name}.csr -subj /CN={name}"
+        ));
+        sh(&format!(
+            "openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -extfile ext.cnf -out {name}.pem -days 2"
+        ));
+    }
+}
+
+/// `ssl:` against the switch's SSL listener inside its namespace. The client runs on a
+/// thread that has entered the namespace, so its sockets live there.
+#[test]
+fn ssl_target_connects_with_ca_and_client_certificate() {
+    use std::os::fd::AsRawFd;
+
+    let ovs = Ovs::start();
+    let pki = ovs.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    make_pki(&pki);
+    let p = |f: &str| pki.join(f).display().to_string();
+    ovs.vsctl(&["set-ssl", &p("switch.key"), &p("switch.pem"), &p("ca.pem")]);
+    ovs.vsctl(&["set-controller", "br0", "pssl:16653:127.0.0.1"]);
+
+    let netns = std::fs::File::open(format!("/var/run/netns/{}", ovs.netns)).unwrap();
+    let tls = openflow::TlsFiles {
+        private_key: pki.join("controller.key"),
+        certificate: pki.join("controller.pem"),
+        ca_cert: pki.join("ca.pem"),
+    };
+    let untrusted = openflow::TlsFiles {
+        ca_cert: pki.join("controller.pem"),
+        ..tls.clone()
+    };
+    std::thread::spawn(move || {
+        // SAFETY: setns only changes this thread's network namespace.
+        let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let opts = Options {
+                tls: Some(tls),
+                ..options()
+            };
+            let sw = Switch::connect("ssl:127.0.0.1:16653", opts).unwrap();
+            // The listener appears once vswitchd has applied the configuration.
+            let version = sw.wait_connected(WAIT).await.unwrap();
+            assert_eq!(version, Version::V1_4);
+            sw.send_flow_mods(vec![flow(0, 9, 1, 0x55, 2)])
+                .await
+                .unwrap();
+            let stats = sw
+                .flow_stats(FlowFilter::all().cookie(0x55, u64::MAX))
+                .await
+                .unwrap();
+            assert_eq!(stats.len(), 1);
+
+            // A client that does not trust the switch's CA never gets connected.
+            let opts = Options {
+                tls: Some(untrusted),
+                ..options()
+            };
+            let bad = Switch::connect("ssl:127.0.0.1:16653", opts).unwrap();
+            let err = bad
+                .wait_connected(Duration::from_secs(2))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("not connected"), "{err}");
+        });
+    })
+    .join()
+    .unwrap();
+    let flows = ovs.dump_flows(&[]);
+    assert!(flows.iter().any(|l| l.contains("cookie=0x55")), "{flows:?}");
+}
