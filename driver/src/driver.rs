@@ -78,6 +78,8 @@ pub struct DriverConfig {
     pub bridge_link_wait: Duration,
     /// How long to wait for ovs-vswitchd to give a new port its OpenFlow number.
     pub ofport_wait: Duration,
+    /// How long an endpoint may stay unjoined before the janitor removes it.
+    pub unjoined_grace: Duration,
 }
 
 impl Default for DriverConfig {
@@ -86,6 +88,7 @@ impl Default for DriverConfig {
             datapath_type: "netdev".into(),
             bridge_link_wait: Duration::from_secs(10),
             ofport_wait: Duration::from_secs(5),
+            unjoined_grace: janitor::UNJOINED_GRACE,
         }
     }
 }
@@ -99,6 +102,7 @@ pub struct Driver {
     config: DriverConfig,
     /// Serialises network creation and deletion, so two requests cannot claim one bridge.
     network_lock: Mutex<()>,
+    janitor: janitor::JanitorState,
 }
 
 fn parse_pools(data: &[IpamData], family: &str) -> Result<(Vec<IpNet>, Vec<IpNet>), DriverError> {
@@ -144,6 +148,7 @@ impl Driver {
             flows: FlowSync::new(flows),
             config,
             network_lock: Mutex::new(()),
+            janitor: janitor::JanitorState::default(),
         }
     }
 
@@ -213,6 +218,10 @@ impl Driver {
                 tracing::warn!(network = network.network_id, %err, "reconciliation failed");
                 failures.push(err);
             }
+        }
+        if let Err(err) = self.collect_garbage().await {
+            tracing::warn!(%err, "stale endpoint collection failed");
+            failures.push(err);
         }
         failures
     }
@@ -528,6 +537,7 @@ impl Driver {
             sandbox: None,
         };
 
+        let _creating = self.janitor.creating(&record.port);
         let mut flows = self.flows.lock(&network.bridge).await;
         if flows.plan().is_none() {
             self.full_sync(&mut flows, &network).await?;
@@ -770,6 +780,8 @@ fn free_ofport(plan: &NetworkPlan, port: &str) -> u32 {
         .find(|n| !used.contains(n))
         .expect("a free port number")
 }
+
+mod janitor;
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,7 @@ fn fixture() -> Fixture {
             datapath_type: "netdev".into(),
             bridge_link_wait: Duration::from_millis(200),
             ofport_wait: Duration::from_millis(200),
+            unjoined_grace: Duration::from_millis(300),
         },
     );
     Fixture {
@@ -576,4 +577,117 @@ async fn endpoint_changes_send_only_their_flows_without_dumping() {
         f.flows.flows("br-111111111111") == incremental,
         "a full rebuild differs from the incremental result"
     );
+}
+
+/// A sandbox path that exists, so the janitor sees a live container.
+fn live_sandbox() -> String {
+    std::env::temp_dir().to_string_lossy().into_owned()
+}
+
+async fn join(f: &Fixture, ep: &str) {
+    f.driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: ep.into(),
+            sandbox_key: live_sandbox(),
+            options: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn janitor_removes_endpoints_whose_container_vanished() {
+    let f = fixture();
+    f.network(json!({})).await;
+    for (ep, address) in [(EP, "10.20.0.2/24"), (EP2, "10.20.0.3/24")] {
+        let mut request = endpoint_request(NET, ep, "");
+        request.interface.address = address.into();
+        f.driver.create_endpoint(request).await.unwrap();
+        join(&f, ep).await;
+    }
+    // The container's namespace went away: both veth ends with it.
+    f.links.delete("ovcaaaaaaaaaaaa").await.unwrap();
+    let removed = f.driver.collect_garbage().await.unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    let ports = &f.switch.bridges()["br-111111111111"].ports;
+    assert!(!ports.contains_key("ovsaaaaaaaaaaaa"));
+    assert!(ports.contains_key("ovsbbbbbbbbbbbb"));
+    assert!(!f.cookies("br-111111111111").contains(&endpoint_cookie(EP)));
+    assert!(f.cookies("br-111111111111").contains(&endpoint_cookie(EP2)));
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn janitor_removes_orphan_veths_and_abandoned_endpoints() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.links
+        .create_veth("ovscccccccccccc", "ovccccccccccccc", None, None)
+        .await
+        .unwrap();
+    f.links.add_link("ovs-system").unwrap();
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    let removed = f.driver.collect_garbage().await.unwrap();
+    assert_eq!(
+        removed,
+        vec!["veth ovscccccccccccc (no OVS port)".to_string()]
+    );
+    assert!(f.links.link("ovs-system").is_some(), "not ours");
+    assert!(
+        f.links.link("ovsaaaaaaaaaaaa").is_some(),
+        "unjoined but young"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let removed = f.driver.collect_garbage().await.unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+}
+
+#[tokio::test]
+async fn janitor_keeps_joined_endpoints() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    join(&f, EP).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    assert!(f.switch.bridges()["br-111111111111"]
+        .ports
+        .contains_key("ovsaaaaaaaaaaaa"));
+}
+
+#[tokio::test]
+async fn janitor_removes_endpoints_whose_sandbox_vanished() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    let netns_dir = tempfile::tempdir().unwrap();
+    let sandbox = netns_dir.path().join("0123abcd");
+    std::fs::write(&sandbox, b"").unwrap();
+    f.driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: EP.into(),
+            sandbox_key: sandbox.to_string_lossy().into_owned(),
+            options: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    std::fs::remove_file(&sandbox).unwrap();
+    let removed = f.driver.collect_garbage().await.unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
 }

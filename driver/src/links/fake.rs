@@ -15,9 +15,10 @@ pub const DEFAULT_MTU: u32 = 1500;
 
 /// The operations of [`Links`], by the names used in [`FakeLinks::calls`] and
 /// [`FakeLinks::fail_next`].
-pub const OPERATIONS: [&str; 8] = [
+pub const OPERATIONS: [&str; 9] = [
     "create_veth",
     "delete",
+    "names",
     "exists",
     "mac",
     "set_up",
@@ -221,6 +222,11 @@ impl Links for FakeLinks {
             state.links.remove(&peer);
         }
         Ok(())
+    }
+
+    async fn names(&self) -> Result<Vec<String>, LinkError> {
+        let state = self.begin("names", "names".to_string())?;
+        Ok(state.links.keys().cloned().collect())
     }
 
     async fn exists(&self, name: &str) -> Result<bool, LinkError> {

@@ -35,6 +35,8 @@ pub trait Links: Send + Sync + 'static {
     ) -> Result<(), LinkError>;
     /// Deletes a link (deleting one end of a veth removes both). `NotFound` when it does not exist.
     async fn delete(&self, name: &str) -> Result<(), LinkError>;
+    /// Names of every link in our namespace.
+    async fn names(&self) -> Result<Vec<String>, LinkError>;
     /// Whether a link with this name exists in our namespace.
     async fn exists(&self, name: &str) -> Result<bool, LinkError>;
     /// The link's current MAC address.

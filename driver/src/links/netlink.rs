@@ -113,6 +113,22 @@ impl Links for NetlinkLinks {
             .map_err(|e| to_link_error(name, e))
     }
 
+    async fn names(&self) -> Result<Vec<String>, LinkError> {
+        let mut replies = self.handle.link().get().execute();
+        let mut names = Vec::new();
+        while let Some(message) = replies
+            .try_next()
+            .await
+            .map_err(|e| to_link_error("(dump)", e))?
+        {
+            names.extend(message.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(name) => Some(name.clone()),
+                _ => None,
+            }));
+        }
+        Ok(names)
+    }
+
     async fn exists(&self, name: &str) -> Result<bool, LinkError> {
         match self.get(name).await {
             Ok(_) => Ok(true),
@@ -291,6 +307,9 @@ mod tests {
                 .unwrap();
             assert!(links.exists("ovstest0").await.unwrap());
             assert!(links.exists("ovctest0").await.unwrap());
+            let mut names = links.names().await.unwrap();
+            names.sort();
+            assert_eq!(names, ["lo", "ovctest0", "ovstest0"]);
             assert_eq!(links.mac("ovctest0").await.unwrap(), PEER_MAC);
             assert_eq!(links.mtu("ovstest0").await.unwrap(), 1400);
             assert_eq!(links.mtu("ovctest0").await.unwrap(), 1400);

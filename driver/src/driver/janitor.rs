@@ -1,0 +1,220 @@
+//! Finding and removing what Docker has forgotten: endpoints whose container vanished without a
+//! Leave (its network namespace went, and the veth with it), endpoints Docker never joined
+//! (it gave up on them after a failed start), and veths left by a driver that died between
+//! creating a veth and recording its port. Runs with the periodic repair.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{Driver, DriverError};
+use crate::naming::{HOST_VETH_PREFIX, ID_DIGITS};
+use crate::pipeline::{endpoint_cookie, network_cookie};
+use crate::switch::EndpointRecord;
+
+/// How long, by default, an endpoint may stay without a sandbox before it counts as abandoned. Docker joins
+/// an endpoint right after creating it and deletes it right after leaving.
+pub const UNJOINED_GRACE: Duration = Duration::from_secs(60);
+
+/// What the janitor remembers between rounds.
+#[derive(Default)]
+pub struct JanitorState {
+    /// Host-side veth names of endpoints being created right now.
+    creating: Mutex<HashSet<String>>,
+    /// When each endpoint was first seen without a sandbox.
+    unjoined_since: Mutex<HashMap<String, Instant>>,
+}
+
+/// Marks a port as being created until dropped.
+pub struct CreatingGuard<'a> {
+    state: &'a JanitorState,
+    port: String,
+}
+
+impl JanitorState {
+    pub fn creating(&self, port: &str) -> CreatingGuard<'_> {
+        self.creating
+            .lock()
+            .expect("janitor state poisoned")
+            .insert(port.to_string());
+        CreatingGuard {
+            state: self,
+            port: port.to_string(),
+        }
+    }
+
+    fn creating_now(&self) -> HashSet<String> {
+        self.creating
+            .lock()
+            .expect("janitor state poisoned")
+            .clone()
+    }
+}
+
+impl Drop for CreatingGuard<'_> {
+    fn drop(&mut self) {
+        self.state
+            .creating
+            .lock()
+            .expect("janitor state poisoned")
+            .remove(&self.port);
+    }
+}
+
+/// Whether `name` is shaped like the host side of one of the driver's veths.
+fn is_host_veth_name(name: &str) -> bool {
+    name.strip_prefix(HOST_VETH_PREFIX).is_some_and(|digits| {
+        digits.len() == ID_DIGITS
+            && digits
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Whether a sandbox (network namespace file) Docker named at Join no longer exists. Only
+/// judged when its directory is visible: a driver in another mount namespace cannot tell.
+fn sandbox_vanished(path: &str) -> bool {
+    let path = std::path::Path::new(path);
+    let directory_visible = path.parent().is_some_and(|dir| dir.is_dir());
+    directory_visible
+        && matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
+impl Driver {
+    /// Removes stale endpoints and orphan veths; returns what it removed, for the log.
+    pub async fn collect_garbage(&self) -> Result<Vec<String>, DriverError> {
+        let mut removed = Vec::new();
+        let mut known_ports = HashSet::new();
+        let now = Instant::now();
+        for network in self.switch.networks().await? {
+            // Creations and deletions on this bridge wait while it is inspected.
+            let mut flows = self.flows.lock(&network.bridge).await;
+            let links: HashSet<String> = self
+                .links
+                .names()
+                .await
+                .map_err(super::link_error("listing links"))?
+                .into_iter()
+                .collect();
+            let mut stale: Vec<(EndpointRecord, &str)> = Vec::new();
+            for endpoint in self.switch.endpoints(&network).await? {
+                known_ports.insert(endpoint.port.clone());
+                if !links.contains(&endpoint.port) {
+                    stale.push((endpoint, "its veth is gone (container died without Leave)"));
+                    continue;
+                }
+                if endpoint.sandbox.as_deref().is_some_and(sandbox_vanished) {
+                    stale.push((
+                        endpoint,
+                        "its sandbox is gone (container died without Leave)",
+                    ));
+                    continue;
+                }
+                let mut unjoined = self
+                    .janitor
+                    .unjoined_since
+                    .lock()
+                    .expect("janitor state poisoned");
+                if endpoint.sandbox.is_some() {
+                    unjoined.remove(&endpoint.port);
+                } else {
+                    let since = *unjoined.entry(endpoint.port.clone()).or_insert(now);
+                    if now.duration_since(since) >= self.config.unjoined_grace {
+                        unjoined.remove(&endpoint.port);
+                        stale.push((endpoint, "Docker never joined it"));
+                    }
+                }
+            }
+            if stale.is_empty() {
+                continue;
+            }
+            let mut plan = flows.plan().cloned();
+            for (endpoint, why) in &stale {
+                self.teardown_endpoint(endpoint).await?;
+                tracing::info!(
+                    endpoint = endpoint.endpoint_id,
+                    port = endpoint.port,
+                    why,
+                    "removed stale endpoint"
+                );
+                removed.push(format!("endpoint {} ({why})", endpoint.endpoint_id));
+                if let Some(plan) = plan.as_mut() {
+                    plan.endpoints.retain(|e| e.record.port != endpoint.port);
+                }
+            }
+            let result = match plan {
+                Some(plan) => {
+                    let mut owners = vec![network_cookie(&network.network_id)];
+                    owners.extend(stale.iter().map(|(e, _)| endpoint_cookie(&e.endpoint_id)));
+                    flows.change(plan, &owners).await.map_err(DriverError::from)
+                }
+                None => self.full_sync(&mut flows, &network).await,
+            };
+            if let Err(err) = result {
+                tracing::warn!(network = network.network_id, %err, "stale flows left for repair");
+            }
+        }
+        self.janitor
+            .unjoined_since
+            .lock()
+            .expect("janitor state poisoned")
+            .retain(|port, _| known_ports.contains(port));
+
+        // A veth that exists, was not being created when the links were listed, and has no
+        // port after that, was left by a crash between the two steps of a creation.
+        let links = self
+            .links
+            .names()
+            .await
+            .map_err(super::link_error("listing links"))?;
+        let creating = self.janitor.creating_now();
+        let recorded: HashSet<String> = self.recorded_ports().await?;
+        for name in links {
+            if is_host_veth_name(&name) && !creating.contains(&name) && !recorded.contains(&name) {
+                self.remove_veth(&name).await?;
+                tracing::info!(veth = name, "removed orphan veth");
+                removed.push(format!("veth {name} (no OVS port)"));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Every endpoint port OVSDB records, on any network.
+    async fn recorded_ports(&self) -> Result<HashSet<String>, DriverError> {
+        let mut ports = HashSet::new();
+        for network in self.switch.networks().await? {
+            ports.extend(
+                self.switch
+                    .endpoints(&network)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.port),
+            );
+        }
+        Ok(ports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandboxes_are_judged_only_where_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let present = dir.path().join("present");
+        std::fs::write(&present, b"").unwrap();
+        assert!(!sandbox_vanished(present.to_str().unwrap()));
+        assert!(sandbox_vanished(dir.path().join("gone").to_str().unwrap()));
+        assert!(!sandbox_vanished("/nonexistent-docker-root/netns/abc"));
+    }
+
+    #[test]
+    fn host_veth_names() {
+        assert!(is_host_veth_name("ovs0123456789ab"));
+        assert!(!is_host_veth_name("ovs-system"));
+        assert!(!is_host_veth_name("ovs0123456789abc"));
+        assert!(!is_host_veth_name("ovc0123456789ab"));
+        assert!(!is_host_veth_name("ovs0123456789AB"));
+    }
+}
