@@ -208,6 +208,8 @@ pub struct App {
     pub flow_scope: Option<String>,
     /// Characters the match and actions columns are scrolled by.
     pub flow_hscroll: usize,
+    /// How many of the listed flows moved since the previous sample.
+    pub flows_moving: usize,
     pub trace: TraceForm,
     pub input: Option<Input>,
     /// The filter text before editing started (restored by Esc).
@@ -234,6 +236,7 @@ impl App {
             endpoint_scope: None,
             flow_scope: None,
             flow_hscroll: 0,
+            flows_moving: 0,
             trace: TraceForm::default(),
             input: None,
             input_backup: String::new(),
@@ -399,6 +402,7 @@ impl App {
         if list.reverse {
             list.rows.reverse();
         }
+        self.flows_moving = list.rows.iter().filter(|r| get(r).moved).count();
         reselect(list, keep, |r| {
             let row = get(r);
             Some((row.bridge.clone(), row.sample.key))

@@ -1,3 +1,306 @@
-//! `ovsctl-tui`: live terminal UI for Open vSwitch networks made by our Docker driver.
+//! `ovsctl-tui`: live terminal UI for Open vSwitch networks made by our Docker driver, and the
+//! scriptable `show`, `flows` and `trace` subcommands (plus `bench`).
 
-fn main() {}
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use openflow::FlowFilter;
+use ovsdb::vswitch::{Vswitch, DATABASE};
+use ovsdb::{Client, ClientOptions, MonitorEvent, Remote};
+
+use ovsctl_tui::collect::{self, connect_bridge, monitor_requests};
+use ovsctl_tui::docker::Docker;
+use ovsctl_tui::flows::FlowSample;
+use ovsctl_tui::model::{DockerNames, Inventory};
+use ovsctl_tui::unixctl::Unixctl;
+use ovsctl_tui::{bench, output, terminal};
+
+#[derive(Debug, Parser)]
+#[command(name = "ovsctl-tui", version, about = "Live view of Open vSwitch networks, endpoints and flows made by the Docker driver")]
+struct Cli {
+    /// OVSDB remote (unix:PATH, tcp:HOST:PORT, ssl:HOST:PORT).
+    #[arg(long, env = "OVSCTL_TUI_OVSDB", default_value = "unix:/var/run/openvswitch/db.sock", global = true)]
+    ovsdb: String,
+    /// OVS run directory: `<bridge>.mgmt` OpenFlow sockets and the vswitchd control socket.
+    #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch", global = true)]
+    ovs_rundir: PathBuf,
+    /// Docker Engine API (unix:// socket) for network and container names; `none` to do
+    /// without.
+    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock", global = true)]
+    docker_host: String,
+    /// Counter polling interval in milliseconds.
+    #[arg(long, env = "OVSCTL_TUI_REFRESH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..), global = true)]
+    refresh: u64,
+    /// Log file (the screen never gets logs); RUST_LOG sets the level.
+    #[arg(long, env = "OVSCTL_TUI_LOG", global = true)]
+    log_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Networks with their endpoints (like `ovs-vsctl show`, Docker-aware).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Flows with counters, of one bridge or network (by bridge name, Docker network name or
+    /// id), or of all.
+    Flows {
+        target: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// `ofproto/trace BRIDGE FLOW` through the vswitchd control socket.
+    Trace { bridge: String, flow: String },
+    /// Frame times and memory: every view rendered to a test backend.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Flows on the synthetic bridge (or at least on the live bridge).
+    #[arg(long, default_value_t = 10_000)]
+    flows: usize,
+    /// Frames per view.
+    #[arg(long, default_value_t = 300)]
+    frames: usize,
+    #[arg(long, default_value_t = 160)]
+    width: u16,
+    #[arg(long, default_value_t = 48)]
+    height: u16,
+    /// Measure against this real bridge (with --ovsdb/--ovs-rundir) instead of synthetic data.
+    #[arg(long)]
+    live: Option<String>,
+    /// Seconds of live measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+impl Cli {
+    fn config(&self) -> collect::Config {
+        collect::Config {
+            ovsdb: self.ovsdb.clone(),
+            rundir: self.ovs_rundir.clone(),
+            docker_host: (self.docker_host != "none" && !self.docker_host.is_empty())
+                .then(|| self.docker_host.clone()),
+            refresh: Duration::from_millis(self.refresh),
+        }
+    }
+}
+
+fn init_logging(path: Option<&Path>, interactive: bool) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let default_path;
+    let path = match path {
+        Some(path) => path,
+        None if interactive => {
+            default_path = std::env::temp_dir().join("ovsctl-tui.log");
+            &default_path
+        }
+        // Subcommands log warnings to stderr unless told otherwise.
+        None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            return Ok(());
+        }
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("open log file {}", path.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Mutex::new(file))
+        .init();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let interactive = cli.command.is_none();
+    init_logging(cli.log_file.as_deref(), interactive)?;
+    match &cli.command {
+        None => {
+            tracing::info!(?cli, "starting");
+            terminal::run(cli.config()).await.context("terminal")?;
+            // Collector tasks and the key reader thread need not be waited for.
+            std::process::exit(0);
+        }
+        Some(Command::Show { json }) => {
+            let inventory = load_inventory(&cli).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&output::show_json(&inventory))?);
+            } else {
+                print!("{}", output::show_text(&inventory));
+            }
+        }
+        Some(Command::Flows { target, json }) => flows(&cli, target.as_deref(), *json).await?,
+        Some(Command::Trace { bridge, flow }) => {
+            let result = Unixctl::new(&cli.ovs_rundir)
+                .trace(bridge, flow)
+                .await
+                .context("ofproto/trace")?;
+            print!("{result}");
+        }
+        Some(Command::Bench(args)) => run_bench(&cli, args).await?,
+    }
+    Ok(())
+}
+
+/// The OVSDB contents once, as a typed snapshot.
+async fn load_vswitch(remote: &str) -> Result<Vswitch> {
+    let remote = Remote::parse(remote).with_context(|| format!("bad OVSDB remote {remote}"))?;
+    let client = Client::connect(remote.clone(), ClientOptions::default())
+        .await
+        .with_context(|| format!("connect to {remote}"))?;
+    let mut monitor = client
+        .monitor(DATABASE, serde_json::json!("ovsctl-tui-snapshot"), monitor_requests())
+        .await
+        .context("OVSDB monitor")?;
+    match tokio::time::timeout(Duration::from_secs(10), monitor.recv()).await {
+        Ok(Some(MonitorEvent::Initial(tables))) => Ok(Vswitch::from_tables(&tables)),
+        Ok(other) => bail!("unexpected first monitor event: {other:?}"),
+        Err(_) => bail!("no OVSDB snapshot within 10 s"),
+    }
+}
+
+/// Docker's names, or none (with a warning) when Docker cannot be asked.
+async fn load_names(cli: &Cli) -> DockerNames {
+    let Some(host) = cli.config().docker_host else {
+        return DockerNames::default();
+    };
+    match Docker::new(&host) {
+        Ok(docker) => match docker.names().await {
+            Ok(names) => names,
+            Err(error) => {
+                eprintln!("warning: no Docker names ({error})");
+                DockerNames::default()
+            }
+        },
+        Err(error) => {
+            eprintln!("warning: no Docker names ({error})");
+            DockerNames::default()
+        }
+    }
+}
+
+async fn load_inventory(cli: &Cli) -> Result<Inventory> {
+    let (vswitch, names) = tokio::join!(load_vswitch(&cli.ovsdb), load_names(cli));
+    Ok(Inventory::build(&vswitch?, &names))
+}
+
+async fn bridge_flows(cli: &Cli, bridge: &str) -> Result<Vec<FlowSample>> {
+    let refresh = Duration::from_millis(cli.refresh);
+    let switch = connect_bridge(&cli.ovs_rundir, bridge, refresh)
+        .with_context(|| format!("OpenFlow connection to {bridge}"))?;
+    switch
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .with_context(|| format!("connect to {bridge}.mgmt"))?;
+    let stats = switch
+        .flow_stats(FlowFilter::all())
+        .await
+        .with_context(|| format!("flow stats of {bridge}"))?;
+    let mut flows: Vec<FlowSample> = stats.iter().map(FlowSample::from).collect();
+    output::sorted(&mut flows);
+    Ok(flows)
+}
+
+async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
+    let inventory = match load_inventory(cli).await {
+        Ok(inventory) => inventory,
+        // Without OVSDB a bridge name still works; owners show as ids.
+        Err(error) if target.is_some() => {
+            eprintln!("warning: {error:#}");
+            Inventory::default()
+        }
+        Err(error) => return Err(error),
+    };
+    let bridges: Vec<String> = match target {
+        Some(name) => match inventory.resolve_bridge(name) {
+            Some(network) => vec![network.bridge.clone()],
+            None if inventory.networks.is_empty() => vec![name.to_string()],
+            None => bail!("no bridge, Docker network name or network id {name:?}"),
+        },
+        None => inventory.networks.iter().map(|n| n.bridge.clone()).collect(),
+    };
+    let mut all = Vec::new();
+    for bridge in bridges {
+        let flows = bridge_flows(cli, &bridge).await?;
+        all.push((bridge, flows));
+    }
+    let owners = inventory.owner_names();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&output::flows_json(&all, &owners))?);
+    } else {
+        print!("{}", output::flows_text(&all, &owners));
+    }
+    Ok(())
+}
+
+async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
+    let (rss_before, _) = bench::memory_kib();
+    match &args.live {
+        None => {
+            println!(
+                "synthetic: {} flows on one bridge, {} frames per view, {}x{}",
+                args.flows, args.frames, args.width, args.height
+            );
+            for timing in bench::render(args.flows, args.frames, args.width, args.height) {
+                println!("  {timing}");
+            }
+            let small = bench::render(args.flows, args.frames / 3 + 1, 80, 24);
+            for timing in small.iter().take(4) {
+                println!("  {timing}");
+            }
+        }
+        Some(bridge) => {
+            println!(
+                "live: bridge {bridge}, at least {} flows, {} s, {}x{}",
+                args.flows, args.seconds, args.width, args.height
+            );
+            let report = bench::live(
+                cli.config(),
+                bridge,
+                args.flows,
+                Duration::from_secs(args.seconds),
+                args.width,
+                args.height,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            println!(
+                "  {} flows seen after {:.1} s; {} flow samples applied while drawing",
+                report.flows,
+                report.wait_for_flows.as_secs_f64(),
+                report.samples_applied
+            );
+            for timing in &report.timings {
+                println!("  {timing}");
+            }
+        }
+    }
+    let (rss, peak) = bench::memory_kib();
+    println!(
+        "  memory: RSS {:.1} MiB (at start {:.1} MiB), peak RSS {:.1} MiB",
+        rss as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    Ok(())
+}

@@ -245,6 +245,14 @@ impl State {
         true
     }
 
+    /// Replaces the OVSDB replica wholesale (snapshots, fixtures).
+    pub fn set_vswitch(&mut self, vswitch: Vswitch) {
+        self.vswitch = vswitch;
+        self.inventory_stale = true;
+        self.rebuild_if_live();
+        self.generation += 1;
+    }
+
     /// Pauses or resumes live refresh.
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;

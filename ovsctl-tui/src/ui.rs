@@ -616,11 +616,7 @@ fn render_flows(frame: &mut Frame, app: &mut App, area: Rect) {
         None => "all bridges".to_string(),
     };
     let total: usize = app.flow_bridges.iter().map(|b| app.state.flow_count(b)).sum();
-    let moving = list
-        .rows
-        .iter()
-        .filter(|&&r| app.flow_at(r).is_some_and(|f| f.moved))
-        .count();
+    let moving = app.flows_moving;
     let title = format!(
         " Flows of {scope} ({} of {total}, {moving} moving) ",
         list.rows.len()
