@@ -42,7 +42,15 @@ impl View {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             View::Networks => &["bridge", "network", "endpoints", "flows", "rx", "tx"],
-            View::Endpoints => &["network", "container", "ofport", "address", "rx", "tx", "drops"],
+            View::Endpoints => &[
+                "network",
+                "container",
+                "ofport",
+                "address",
+                "rx",
+                "tx",
+                "drops",
+            ],
             View::Flows => &["table", "packets", "bytes", "pkt/s", "age", "owner"],
             View::Trace => &[],
         }
@@ -108,7 +116,10 @@ pub enum Action {
     None,
     Quit,
     /// Run `ofproto/trace` on the bridge with this flow.
-    Trace { bridge: String, flow: String },
+    Trace {
+        bridge: String,
+        flow: String,
+    },
     /// Live refresh was paused or resumed.
     Paused(bool),
 }
@@ -297,10 +308,19 @@ impl App {
             let (x, y) = (&networks[a], &networks[b]);
             let by = match column {
                 "network" => x.label().cmp(&y.label()),
-                "endpoints" => x.endpoints.len().cmp(&y.endpoints.len()),
-                "flows" => state.flow_count(&x.bridge).cmp(&state.flow_count(&y.bridge)),
-                "rx" => cmp_f64(state.bridge_rates(&x.bridge).0, state.bridge_rates(&y.bridge).0),
-                "tx" => cmp_f64(state.bridge_rates(&x.bridge).1, state.bridge_rates(&y.bridge).1),
+                // Counts and rates: largest first.
+                "endpoints" => y.endpoints.len().cmp(&x.endpoints.len()),
+                "flows" => state
+                    .flow_count(&y.bridge)
+                    .cmp(&state.flow_count(&x.bridge)),
+                "rx" => cmp_f64(
+                    state.bridge_rates(&y.bridge).0,
+                    state.bridge_rates(&x.bridge).0,
+                ),
+                "tx" => cmp_f64(
+                    state.bridge_rates(&y.bridge).1,
+                    state.bridge_rates(&x.bridge).1,
+                ),
                 _ => Ordering::Equal,
             };
             by.then_with(|| x.bridge.cmp(&y.bridge))
@@ -312,7 +332,9 @@ impl App {
     }
 
     fn list_endpoints(&mut self) {
-        let keep = self.selected_endpoint().map(|e| (e.bridge.clone(), e.port.clone()));
+        let keep = self
+            .selected_endpoint()
+            .map(|e| (e.bridge.clone(), e.port.clone()));
         let state = &self.state;
         let networks = &state.inventory.networks;
         let list = &mut self.endpoints;
@@ -335,13 +357,15 @@ impl App {
         list.rows.sort_by(|&(an, ae), &(bn, be)| {
             let (x, y) = (&networks[an].endpoints[ae], &networks[bn].endpoints[be]);
             let by = match column {
-                "network" => networks[an].label().cmp(&networks[bn].label()),
+                "network" => (!networks[an].managed, networks[an].label())
+                    .cmp(&(!networks[bn].managed, networks[bn].label())),
                 "container" => x.label().cmp(&y.label()),
                 "ofport" => x.ofport.cmp(&y.ofport),
                 "address" => address_key(x).cmp(&address_key(y)),
-                "rx" => cmp_f64(rates(x).0, rates(y).0),
-                "tx" => cmp_f64(rates(x).1, rates(y).1),
-                "drops" => rates(x).2.cmp(&rates(y).2),
+                // Rates and drops: largest first.
+                "rx" => cmp_f64(rates(y).0, rates(x).0),
+                "tx" => cmp_f64(rates(y).1, rates(x).1),
+                "drops" => rates(y).2.cmp(&rates(x).2),
                 _ => Ordering::Equal,
             };
             by.then_with(|| (an, x.ofport, &x.port).cmp(&(bn, y.ofport, &y.port)))
@@ -383,8 +407,16 @@ impl App {
         let column = View::Flows.sort_columns()[list.sort];
         let get = |&(b, f): &FlowRef| &tables[b as usize][f as usize];
         let default_order = |x: &FlowRow, y: &FlowRow| {
-            (&x.bridge, x.sample.table, std::cmp::Reverse(x.sample.priority))
-                .cmp(&(&y.bridge, y.sample.table, std::cmp::Reverse(y.sample.priority)))
+            (
+                &x.bridge,
+                x.sample.table,
+                std::cmp::Reverse(x.sample.priority),
+            )
+                .cmp(&(
+                    &y.bridge,
+                    y.sample.table,
+                    std::cmp::Reverse(y.sample.priority),
+                ))
                 .then_with(|| x.sample.match_text.cmp(&y.sample.match_text))
         };
         list.rows.sort_unstable_by(|a, b| {
@@ -503,12 +535,9 @@ impl App {
         let target = targets
             .get(self.trace.destination)
             .ok_or("no destination")?;
-        let address = target.address.ok_or_else(|| {
-            format!(
-                "not an IP address: {:?}",
-                self.trace.custom_address.trim()
-            )
-        })?;
+        let address = target
+            .address
+            .ok_or_else(|| format!("not an IP address: {:?}", self.trace.custom_address.trim()))?;
         let port = if self.trace.protocol.has_port() {
             self.trace
                 .port
@@ -655,6 +684,8 @@ impl App {
     // ------------------------------------------------------------------ keys
 
     pub fn handle_key(&mut self, key: KeyEvent) -> Action {
+        // Keys act on what is on screen, which may be older than the data.
+        self.refresh_lists();
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
             return Action::Quit;
@@ -693,17 +724,12 @@ impl App {
                 return Action::Paused(paused);
             }
             KeyCode::Tab => self.switch_to(View::ALL[(self.view.index() + 1) % View::ALL.len()]),
-            KeyCode::BackTab => {
-                self.switch_to(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()])
-            }
+            KeyCode::BackTab => self
+                .switch_to(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()]),
             KeyCode::Char(c @ '1'..='4') => {
                 self.switch_to(View::ALL[c as usize - '1' as usize]);
             }
-            KeyCode::Esc => {
-                if !self.go_back() {
-                    self.clear_filter();
-                }
-            }
+            KeyCode::Esc if !self.go_back() => self.clear_filter(),
             KeyCode::Enter => return self.drill_down(),
             KeyCode::Char('/') if self.view != View::Trace => {
                 self.input_backup = self.current_filter_text();
@@ -841,7 +867,13 @@ impl App {
         let selected = self
             .selected_network()
             .map(|n| n.bridge.clone())
-            .or_else(|| self.state.inventory.networks.first().map(|n| n.bridge.clone()));
+            .or_else(|| {
+                self.state
+                    .inventory
+                    .networks
+                    .first()
+                    .map(|n| n.bridge.clone())
+            });
         match self.view {
             View::Endpoints => {
                 self.endpoint_scope = match self.endpoint_scope {
@@ -873,7 +905,9 @@ impl App {
                         .iter()
                         .position(|f| *f == self.trace.field)
                         .unwrap_or(0);
-                    let i = i.saturating_add_signed(delta).min(TraceField::ALL.len() - 1);
+                    let i = i
+                        .saturating_add_signed(delta)
+                        .min(TraceField::ALL.len() - 1);
                     self.trace.field = TraceField::ALL[i];
                 }
             }
@@ -917,7 +951,11 @@ fn reselect<R: Copy, K: PartialEq>(
     identity: impl Fn(&R) -> Option<K>,
 ) {
     if let Some(keep) = keep {
-        if let Some(i) = list.rows.iter().position(|r| identity(r).as_ref() == Some(&keep)) {
+        if let Some(i) = list
+            .rows
+            .iter()
+            .position(|r| identity(r).as_ref() == Some(&keep))
+        {
             list.selected = i;
             return;
         }
@@ -933,7 +971,9 @@ impl Filterable for NetworkFields<'_> {
         let n = self.0;
         visit("bridge", &n.bridge)
             || visit("network", &n.label())
-            || n.network_id.as_deref().is_some_and(|id| visit("network_id", id))
+            || n.network_id
+                .as_deref()
+                .is_some_and(|id| visit("network_id", id))
             || visit("datapath", &n.datapath_type)
             || n.subnets.iter().any(|s| visit("subnet", s))
             || n.gateways.iter().any(|g| visit("gateway", g))
@@ -953,7 +993,10 @@ impl Filterable for EndpointFields<'_> {
             || visit("bridge", &e.bridge)
             || visit("endpoint", &opt(&e.endpoint_id))
             || visit("port", &e.port)
-            || visit("ofport", &e.ofport.map(|p| p.to_string()).unwrap_or_default())
+            || visit(
+                "ofport",
+                &e.ofport.map(|p| p.to_string()).unwrap_or_default(),
+            )
             || visit("mac", &opt(&e.mac))
             || visit("link", &opt(&e.link_state))
             || e.ipv4.iter().any(|a| visit("ipv4", a) || visit("ip", a))
@@ -968,10 +1011,16 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓  k j", "move the selection"),
     ("PgUp PgDn  ^b ^f", "page up / down (^u ^d: half a page)"),
     ("g g  /  G", "first / last row"),
-    ("Enter  l →", "drill down: network → endpoints → flows; run the trace"),
+    (
+        "Enter  l →",
+        "drill down (network → endpoints → flows); run trace",
+    ),
     ("Esc  h ←", "back; Esc also clears the filter"),
-    ("h l  ← →", "Flows: scroll match/actions; Trace: change the value"),
-    ("/", "filter: words or field=value (nw_src=10.0.0.2, ip=…, owner=web*)"),
+    (
+        "h l  ← →",
+        "Flows: scroll match/actions; Trace: change the value",
+    ),
+    ("/", "filter: text, or field=value like nw_src=10.0.0.2"),
     ("s  /  S", "cycle the sort column / reverse the order"),
     ("a", "Endpoints, Flows: all networks or the selected one"),
     ("d", "Networks: show or hide the ports and FDB pane"),
@@ -980,3 +1029,251 @@ pub const KEYS: &[(&str, &str)] = &[
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn app() -> App {
+        let mut app = App::new(fixtures::state(0));
+        app.refresh_lists();
+        app
+    }
+
+    fn press(app: &mut App, keys: &str) -> Action {
+        let mut last = Action::None;
+        for c in keys.chars() {
+            let code = match c {
+                '\n' => KeyCode::Enter,
+                '\x1b' => KeyCode::Esc,
+                '\t' => KeyCode::Tab,
+                c => KeyCode::Char(c),
+            };
+            last = app.handle_key(KeyEvent::from(code));
+        }
+        app.refresh_lists();
+        last
+    }
+
+    fn endpoint_labels(app: &App) -> Vec<String> {
+        app.endpoints
+            .rows
+            .iter()
+            .map(|&r| app.endpoint_at(r).unwrap().label())
+            .collect()
+    }
+
+    #[test]
+    fn views_by_tab_and_number() {
+        let mut app = app();
+        assert_eq!(app.view, View::Networks);
+        press(&mut app, "\t");
+        assert_eq!(app.view, View::Endpoints);
+        press(&mut app, "4");
+        assert_eq!(app.view, View::Trace);
+        app.handle_key(KeyEvent::from(KeyCode::BackTab));
+        assert_eq!(app.view, View::Flows);
+        press(&mut app, "\t\t");
+        assert_eq!(app.view, View::Networks);
+    }
+
+    #[test]
+    fn enter_drills_down_and_esc_goes_back() {
+        let mut app = app();
+        assert_eq!(app.selected_network().unwrap().label(), "web");
+        press(&mut app, "\n");
+        assert_eq!(app.view, View::Endpoints);
+        assert_eq!(endpoint_labels(&app), ["web-1", "web-2", "web-3"]);
+        press(&mut app, "j\n");
+        assert_eq!(app.view, View::Flows);
+        assert_eq!(app.flows.filter_text, "endpoint=02a1b2c3d4e5");
+        assert_eq!(app.flows.rows.len(), 4);
+        assert!(app
+            .flows
+            .rows
+            .iter()
+            .all(|&r| app.flow_at(r).unwrap().owner_label == "ep:web-2"));
+        press(&mut app, "\x1b");
+        assert_eq!(app.view, View::Endpoints);
+        assert_eq!(app.flows.filter_text, "", "the drill-down filter is undone");
+        assert_eq!(app.selected_endpoint().unwrap().label(), "web-2");
+        press(&mut app, "h");
+        assert_eq!(app.view, View::Networks);
+        assert_eq!(app.endpoint_scope, None);
+        // Esc with nowhere to go back to: nothing happens.
+        press(&mut app, "\x1b");
+        assert_eq!(app.view, View::Networks);
+    }
+
+    #[test]
+    fn filter_narrows_live_and_esc_restores() {
+        let mut app = app();
+        press(&mut app, "2");
+        assert_eq!(app.endpoints.rows.len(), 5);
+        press(&mut app, "/web");
+        assert_eq!(app.input, Some(Input::Filter));
+        assert_eq!(endpoint_labels(&app), ["web-1", "web-2", "web-3"]);
+        press(&mut app, "-2\n");
+        assert_eq!(app.input, None);
+        assert_eq!(endpoint_labels(&app), ["web-2"]);
+        // Editing again and cancelling keeps the previous filter.
+        press(&mut app, "/x\x1b");
+        assert_eq!(app.endpoints.filter_text, "web-2");
+        assert_eq!(endpoint_labels(&app), ["web-2"]);
+        // field=value filters.
+        app.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        press(&mut app, "/");
+        app.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        press(&mut app, "ip=10.20.0.4\n");
+        assert_eq!(endpoint_labels(&app), ["web-3"]);
+        press(&mut app, "\x1b");
+        assert_eq!(app.endpoints.rows.len(), 5, "Esc clears the filter");
+        // Keys typed into the filter are not commands.
+        press(&mut app, "/q");
+        assert_eq!(app.endpoints.filter_text, "q");
+    }
+
+    #[test]
+    fn sort_cycles_and_reverses() {
+        let mut app = app();
+        press(&mut app, "2");
+        assert_eq!(
+            endpoint_labels(&app),
+            ["db-1", "web-1", "web-2", "web-3", "eth1"]
+        );
+        press(&mut app, "s");
+        assert_eq!(
+            View::Endpoints.sort_columns()[app.endpoints.sort],
+            "container"
+        );
+        assert_eq!(
+            endpoint_labels(&app),
+            ["db-1", "eth1", "web-1", "web-2", "web-3"]
+        );
+        press(&mut app, "S");
+        assert_eq!(
+            endpoint_labels(&app),
+            ["web-3", "web-2", "web-1", "eth1", "db-1"]
+        );
+        press(&mut app, "sss");
+        assert_eq!(View::Endpoints.sort_columns()[app.endpoints.sort], "rx");
+        assert!(
+            !app.endpoints.reverse,
+            "a new column starts in its natural order"
+        );
+        let labels = endpoint_labels(&app);
+        assert_eq!(
+            labels.last().map(String::as_str),
+            Some("web-3"),
+            "{labels:?}"
+        );
+        press(&mut app, "3s");
+        assert_eq!(View::Flows.sort_columns()[app.flows.sort], "packets");
+        let packets: Vec<u64> = app
+            .flows
+            .rows
+            .iter()
+            .map(|&r| app.flow_at(r).unwrap().sample.packets)
+            .collect();
+        assert!(packets.windows(2).all(|w| w[0] >= w[1]), "{packets:?}");
+    }
+
+    #[test]
+    fn movement_and_jumps() {
+        let mut app = app();
+        press(&mut app, "3");
+        let last = app.flows.rows.len() - 1;
+        press(&mut app, "G");
+        assert_eq!(app.flows.selected, last);
+        press(&mut app, "j");
+        assert_eq!(app.flows.selected, last, "clamped at the end");
+        press(&mut app, "gg");
+        assert_eq!(app.flows.selected, 0);
+        press(&mut app, "k");
+        assert_eq!(app.flows.selected, 0);
+        press(&mut app, "jjjg");
+        assert_eq!(app.flows.selected, 3, "a single g does nothing");
+        app.page = 5;
+        app.handle_key(KeyEvent::from(KeyCode::PageDown));
+        assert_eq!(app.flows.selected, 8);
+        app.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        assert_eq!(app.flows.selected, 6);
+    }
+
+    #[test]
+    fn selection_follows_the_row_across_updates() {
+        let mut app = app();
+        press(&mut app, "2jj");
+        assert_eq!(app.selected_endpoint().unwrap().label(), "web-2");
+        // Docker names go away: rows re-sort, the selection stays on the same port.
+        app.on_update(Update::Docker(crate::model::DockerNames::default()));
+        press(&mut app, "s");
+        assert_eq!(app.selected_endpoint().unwrap().port, "ovs02a1b2c3d4e5");
+    }
+
+    #[test]
+    fn help_pause_and_quit() {
+        let mut app = app();
+        press(&mut app, "?");
+        assert!(app.help);
+        assert_eq!(press(&mut app, "2"), Action::None);
+        assert_eq!(app.view, View::Networks, "keys do nothing under the help");
+        press(&mut app, "\x1b");
+        assert!(!app.help);
+        assert_eq!(press(&mut app, "p"), Action::Paused(true));
+        assert!(app.paused());
+        assert_eq!(press(&mut app, "p"), Action::Paused(false));
+        assert_eq!(press(&mut app, "q"), Action::Quit);
+        assert_eq!(
+            app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Action::Quit
+        );
+    }
+
+    #[test]
+    fn trace_form_builds_the_request() {
+        let mut app = app();
+        // Start from web-2 in the endpoints view.
+        press(&mut app, "2jj4");
+        assert_eq!(app.view, View::Trace);
+        assert_eq!(app.trace_sources()[app.trace.source].label(), "web-2");
+        let action = press(&mut app, "\n");
+        let Action::Trace { bridge, flow } = action else {
+            panic!("{action:?}")
+        };
+        assert_eq!(bridge, "br-3f2a9c1d7e4b");
+        assert!(flow.starts_with("icmp,in_port=2,dl_src=02:42:0a:14:00:03,dl_dst=02:42:0a:14:00:02,nw_src=10.20.0.3,nw_dst=10.20.0.2"), "{flow}");
+        assert!(app.trace.running);
+        app.on_update(Update::Trace(Ok("Datapath actions: 1".into())));
+        assert!(!app.trace.running);
+        assert_eq!(
+            app.trace.result,
+            Some(Ok("Datapath actions: 1".to_string()))
+        );
+        // Protocol tcp, port 8080, to a typed address outside the network.
+        press(&mut app, "jjl");
+        assert_eq!(app.trace.protocol, Protocol::Tcp);
+        press(&mut app, "je");
+        app.handle_key(KeyEvent::from(KeyCode::Backspace));
+        app.handle_key(KeyEvent::from(KeyCode::Backspace));
+        press(&mut app, "8080\nkke1.1.1.1\n");
+        let Action::Trace { flow, .. } = press(&mut app, "\n") else {
+            panic!()
+        };
+        assert!(flow.starts_with("tcp,in_port=2,"), "{flow}");
+        assert!(
+            flow.contains("dl_dst=aa:54:0a:14:00:01"),
+            "to the gateway MAC: {flow}"
+        );
+        assert!(
+            flow.ends_with("nw_dst=1.1.1.1,nw_ttl=64,tp_src=40000,tp_dst=8080"),
+            "{flow}"
+        );
+        // A bad address is reported, nothing is run.
+        press(&mut app, "e");
+        press(&mut app, "x\n");
+        assert_eq!(press(&mut app, "\n"), Action::None);
+        assert!(matches!(&app.trace.result, Some(Err(e)) if e.contains("not an IP address")));
+    }
+}

@@ -87,7 +87,9 @@ fn frames_per_view(app: &mut App, width: u16, height: u16, frames: usize) -> Vec
         let mut samples = Vec::with_capacity(frames);
         for frame in 0..frames {
             let key = if frame % 50 == 49 { 'g' } else { 'j' };
-            app.handle_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(key)));
+            app.handle_key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char(key),
+            ));
             samples.push(draw(&mut terminal, app));
         }
         timings.push(Timing::from(
@@ -125,15 +127,23 @@ pub fn render(flows: usize, frames: usize, width: u16, height: u16) -> Vec<Timin
     // Filtering 10k flows as the user types.
     let mut samples = Vec::new();
     for text in ["n", "nw", "nw_", "nw_dst=10.100.1.7", "output:2", ""] {
-        app.handle_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('/')));
+        app.handle_key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char('/'),
+        ));
         let begin = Instant::now();
         for c in text.chars() {
-            app.handle_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c)));
+            app.handle_key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char(c),
+            ));
         }
-        app.handle_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Enter));
+        app.handle_key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        ));
         draw(&mut terminal, &mut app);
         samples.push(begin.elapsed());
-        app.handle_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc));
+        app.handle_key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Esc,
+        ));
     }
     timings.push(Timing::from("filter typed + frame", samples));
     timings
@@ -199,7 +209,9 @@ pub async fn live(
         }
         let view = View::ALL[turn % View::ALL.len()];
         app.view = view;
-        app.handle_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('j')));
+        app.handle_key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char('j'),
+        ));
         frames[turn % View::ALL.len()].push(draw(&mut terminal, &mut app));
         turn += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -207,7 +219,12 @@ pub async fn live(
     let mut timings: Vec<Timing> = View::ALL
         .iter()
         .zip(frames)
-        .map(|(view, samples)| Timing::from(format!("live frame {} ({width}x{height})", view.title()), samples))
+        .map(|(view, samples)| {
+            Timing::from(
+                format!("live frame {} ({width}x{height})", view.title()),
+                samples,
+            )
+        })
         .collect();
     timings.push(Timing::from("live flow sample applied", applied));
     Ok(LiveReport {

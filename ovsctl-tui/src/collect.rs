@@ -55,7 +55,14 @@ pub fn monitor_requests() -> BTreeMap<String, MonitorRequest> {
         ),
         (
             "Port",
-            &["name", "interfaces", "tag", "trunks", "vlan_mode", "external_ids"],
+            &[
+                "name",
+                "interfaces",
+                "tag",
+                "trunks",
+                "vlan_mode",
+                "external_ids",
+            ],
         ),
         (
             "Interface",
@@ -76,7 +83,12 @@ pub fn monitor_requests() -> BTreeMap<String, MonitorRequest> {
     ];
     tables
         .into_iter()
-        .map(|(table, columns)| (table.to_string(), MonitorRequest::columns(columns.iter().copied())))
+        .map(|(table, columns)| {
+            (
+                table.to_string(),
+                MonitorRequest::columns(columns.iter().copied()),
+            )
+        })
         .collect()
 }
 
@@ -123,7 +135,11 @@ pub fn spawn(config: Config) -> (mpsc::Receiver<Update>, Control) {
     ));
     match config.docker_host.as_deref().map(Docker::new) {
         Some(Ok(docker)) => {
-            tokio::spawn(run_docker(docker, config.refresh.max(Duration::from_secs(2)), tx));
+            tokio::spawn(run_docker(
+                docker,
+                config.refresh.max(Duration::from_secs(2)),
+                tx,
+            ));
         }
         Some(Err(error)) => {
             let _ = tx.try_send(Update::DockerStatus(Conn::Down(error.to_string())));
@@ -141,12 +157,18 @@ pub fn spawn(config: Config) -> (mpsc::Receiver<Update>, Control) {
     )
 }
 
-async fn run_ovsdb(remote: String, tx: mpsc::Sender<Update>, bridges: watch::Sender<BTreeSet<String>>) {
+async fn run_ovsdb(
+    remote: String,
+    tx: mpsc::Sender<Update>,
+    bridges: watch::Sender<BTreeSet<String>>,
+) {
     let remote = match Remote::parse(&remote) {
         Ok(remote) => remote,
         Err(error) => {
             let _ = tx
-                .send(Update::OvsdbStatus(Conn::Down(format!("bad remote {remote}: {error}"))))
+                .send(Update::OvsdbStatus(Conn::Down(format!(
+                    "bad remote {remote}: {error}"
+                ))))
                 .await;
             return;
         }
@@ -225,15 +247,15 @@ async fn run_openflow(
             keep
         });
         for bridge in wanted {
-            if !pollers.contains_key(&bridge) {
-                let task = tokio::spawn(poll_bridge(
-                    bridge.clone(),
+            if let std::collections::hash_map::Entry::Vacant(slot) = pollers.entry(bridge) {
+                let bridge = slot.key().clone();
+                slot.insert(tokio::spawn(poll_bridge(
+                    bridge,
                     rundir.clone(),
                     refresh,
                     tx.clone(),
                     paused.clone(),
-                ));
-                pollers.insert(bridge, task);
+                )));
             }
         }
         if bridges.changed().await.is_err() || tx.is_closed() {
@@ -258,7 +280,11 @@ pub fn openflow_options(refresh: Duration) -> openflow::Options {
 }
 
 /// Connects to a bridge's management socket.
-pub fn connect_bridge(rundir: &std::path::Path, bridge: &str, refresh: Duration) -> Result<Switch, openflow::Error> {
+pub fn connect_bridge(
+    rundir: &std::path::Path,
+    bridge: &str,
+    refresh: Duration,
+) -> Result<Switch, openflow::Error> {
     let target = format!("unix:{}", rundir.join(format!("{bridge}.mgmt")).display());
     Switch::connect(&target, openflow_options(refresh))
 }

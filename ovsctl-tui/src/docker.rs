@@ -85,7 +85,8 @@ async fn get(socket: &Path, path: &str) -> Result<Json, DockerError> {
             path: socket.display().to_string(),
             source,
         })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let connection = tokio::spawn(connection);
     let request = Request::get(path)
         .header("Host", "docker")
@@ -122,7 +123,11 @@ pub fn names_from(networks: &Json, containers: &Json) -> DockerNames {
             .and_then(|n| n.first())
             .and_then(Json::as_str)
             .map(|n| n.trim_start_matches('/').to_string())
-            .or_else(|| container["Id"].as_str().map(|id| id.chars().take(12).collect()));
+            .or_else(|| {
+                container["Id"]
+                    .as_str()
+                    .map(|id| id.chars().take(12).collect())
+            });
         let Some(name) = name else { continue };
         let attachments = container["NetworkSettings"]["Networks"].as_object();
         for attachment in attachments.into_iter().flat_map(|a| a.values()) {
@@ -143,10 +148,22 @@ mod tests {
 
     #[test]
     fn host_uris() {
-        assert_eq!(socket_path("unix:///var/run/docker.sock").unwrap(), PathBuf::from("/var/run/docker.sock"));
-        assert_eq!(socket_path("unix:/x/d.sock").unwrap(), PathBuf::from("/x/d.sock"));
-        assert_eq!(socket_path("/x/d.sock").unwrap(), PathBuf::from("/x/d.sock"));
-        assert!(matches!(socket_path("tcp://1.2.3.4:2375"), Err(DockerError::UnsupportedHost(_))));
+        assert_eq!(
+            socket_path("unix:///var/run/docker.sock").unwrap(),
+            PathBuf::from("/var/run/docker.sock")
+        );
+        assert_eq!(
+            socket_path("unix:/x/d.sock").unwrap(),
+            PathBuf::from("/x/d.sock")
+        );
+        assert_eq!(
+            socket_path("/x/d.sock").unwrap(),
+            PathBuf::from("/x/d.sock")
+        );
+        assert!(matches!(
+            socket_path("tcp://1.2.3.4:2375"),
+            Err(DockerError::UnsupportedHost(_))
+        ));
     }
 
     fn sample() -> (Json, Json) {
@@ -198,7 +215,11 @@ mod tests {
                 } else {
                     String::new()
                 };
-                let status = if body.is_empty() { "404 Not Found" } else { "200 OK" };
+                let status = if body.is_empty() {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
                 let response = format!(
                     "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()
@@ -211,8 +232,18 @@ mod tests {
         assert_eq!(names.networks["n1full"], "web");
         assert_eq!(names.endpoints["ep1"], "web-1");
         let error = docker.get("/nope").await.unwrap_err();
-        assert!(matches!(error, DockerError::Status { status: 404, .. }), "{error:?}");
-        let missing = Docker::new(&format!("unix://{}", dir.path().join("gone.sock").display())).unwrap();
-        assert!(matches!(missing.names().await, Err(DockerError::Connect { .. })));
+        assert!(
+            matches!(error, DockerError::Status { status: 404, .. }),
+            "{error:?}"
+        );
+        let missing = Docker::new(&format!(
+            "unix://{}",
+            dir.path().join("gone.sock").display()
+        ))
+        .unwrap();
+        assert!(matches!(
+            missing.names().await,
+            Err(DockerError::Connect { .. })
+        ));
     }
 }

@@ -105,7 +105,13 @@ impl Builder {
         port_uuid
     }
 
-    fn bridge(&mut self, name: &str, datapath: &str, ports: Vec<Uuid>, external_ids: &[(&str, &str)]) {
+    fn bridge(
+        &mut self,
+        name: &str,
+        datapath: &str,
+        ports: Vec<Uuid>,
+        external_ids: &[(&str, &str)],
+    ) {
         let uuid = self.uuid();
         self.vswitch.bridges.insert(
             uuid,
@@ -124,7 +130,15 @@ impl Builder {
         );
     }
 
-    fn network(&mut self, id: &str, subnets: &str, gateways: &str, internal: bool, endpoints: &[Attachment], gateway_mac: &str) {
+    fn network(
+        &mut self,
+        id: &str,
+        subnets: &str,
+        gateways: &str,
+        internal: bool,
+        endpoints: &[Attachment],
+        gateway_mac: &str,
+    ) {
         let bridge = format!("br-{}", &id[..12]);
         let mut ports = vec![self.port(&bridge, "internal", 65534, gateway_mac, "up", &[])];
         for e in endpoints {
@@ -176,7 +190,14 @@ pub fn vswitch() -> Vswitch {
         &web_endpoints(),
         "aa:54:0a:14:00:01",
     );
-    b.network(DB_NETWORK, "10.30.0.0/24", "10.30.0.1/24", true, &db_endpoints(), "aa:54:0a:1e:00:01");
+    b.network(
+        DB_NETWORK,
+        "10.30.0.0/24",
+        "10.30.0.1/24",
+        true,
+        &db_endpoints(),
+        "aa:54:0a:1e:00:01",
+    );
     let local = b.port("br-ext", "internal", 65534, "aa:00:00:00:00:99", "up", &[]);
     let uplink = b.port("eth1", "", 1, "aa:00:00:00:00:01", "up", &[]);
     b.bridge("br-ext", "", vec![local, uplink], &[]);
@@ -193,8 +214,12 @@ pub fn vswitch() -> Vswitch {
 /// Docker's names for the sample networks and containers.
 pub fn docker_names() -> DockerNames {
     let mut names = DockerNames::default();
-    names.networks.insert(WEB_NETWORK.to_string(), "web".to_string());
-    names.networks.insert(DB_NETWORK.to_string(), "db".to_string());
+    names
+        .networks
+        .insert(WEB_NETWORK.to_string(), "web".to_string());
+    names
+        .networks
+        .insert(DB_NETWORK.to_string(), "db".to_string());
     for e in web_endpoints().into_iter().chain(db_endpoints()) {
         names.endpoints.insert(e.endpoint, e.container.to_string());
     }
@@ -205,7 +230,15 @@ fn cookie(kind: u64, id: &str) -> u64 {
     PREFIX | (kind << 48) | u64::from_str_radix(&id[..12], 16).unwrap_or(0)
 }
 
-fn flow(table: u8, priority: u16, cookie: u64, matches: String, actions: &str, packets: u64, age: u32) -> FlowSample {
+fn flow(
+    table: u8,
+    priority: u16,
+    cookie: u64,
+    matches: String,
+    actions: &str,
+    packets: u64,
+    age: u32,
+) -> FlowSample {
     let mut f = FlowSample::new(table, priority, cookie, matches, actions.to_string());
     f.packets = packets;
     f.bytes = packets * 98;
@@ -218,9 +251,25 @@ fn pipeline(network: &str, endpoints: &[Attachment], gateway: &str, scale: u64) 
     let net = cookie(1, network);
     let mut flows = vec![
         flow(0, 0, net, String::new(), "drop", 3 * scale, 3600),
-        flow(0, 100, net, "in_port=LOCAL".to_string(), "goto_table:1", 40 * scale, 3600),
+        flow(
+            0,
+            100,
+            net,
+            "in_port=LOCAL".to_string(),
+            "goto_table:1",
+            40 * scale,
+            3600,
+        ),
         flow(1, 0, net, String::new(), "goto_table:2", 250 * scale, 3600),
-        flow(2, 50, net, "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00".to_string(), "output:LOCAL,output:1,output:2,output:3", 12 * scale, 3600),
+        flow(
+            2,
+            50,
+            net,
+            "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00".to_string(),
+            "output:LOCAL,output:1,output:2,output:3",
+            12 * scale,
+            3600,
+        ),
         flow(2, 0, net, String::new(), "drop", 0, 3600),
     ];
     for e in endpoints {
@@ -229,12 +278,44 @@ fn pipeline(network: &str, endpoints: &[Attachment], gateway: &str, scale: u64) 
         let port = e.ofport;
         let mac = &e.mac;
         let moving = if e.ofport == 1 { 17 } else { 1 };
-        flows.push(flow(0, 200, ep, format!("in_port={port},dl_src={mac},dl_type=0x800,nw_src={ip}"), "set_field:0x1->reg0,goto_table:1", 120 * scale * moving, 1800));
-        flows.push(flow(0, 200, ep, format!("in_port={port},dl_src={mac},dl_type=0x806,arp_spa={ip},arp_sha={mac}"), "set_field:0x1->reg0,goto_table:1", 4 * scale, 1800));
+        flows.push(flow(
+            0,
+            200,
+            ep,
+            format!("in_port={port},dl_src={mac},dl_type=0x800,nw_src={ip}"),
+            "set_field:0x1->reg0,goto_table:1",
+            120 * scale * moving,
+            1800,
+        ));
+        flows.push(flow(
+            0,
+            200,
+            ep,
+            format!("in_port={port},dl_src={mac},dl_type=0x806,arp_spa={ip},arp_sha={mac}"),
+            "set_field:0x1->reg0,goto_table:1",
+            4 * scale,
+            1800,
+        ));
         flows.push(flow(1, 100, ep, format!("dl_type=0x806,arp_op=1,arp_tpa={ip}"), &format!("move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:{mac}->eth_src,set_field:2->arp_op,IN_PORT"), 2 * scale, 1800));
-        flows.push(flow(2, 100, ep, format!("dl_dst={mac}"), &format!("output:{port}"), 110 * scale * moving, 1800));
+        flows.push(flow(
+            2,
+            100,
+            ep,
+            format!("dl_dst={mac}"),
+            &format!("output:{port}"),
+            110 * scale * moving,
+            1800,
+        ));
     }
-    flows.push(flow(2, 100, net, format!("dl_dst={gateway}"), "output:LOCAL", 35 * scale, 3600));
+    flows.push(flow(
+        2,
+        100,
+        net,
+        format!("dl_dst={gateway}"),
+        "output:LOCAL",
+        35 * scale,
+        3600,
+    ));
     flows
 }
 
@@ -248,8 +329,16 @@ pub fn synthetic_flows(network: &str, count: usize, scale: u64) -> Vec<FlowSampl
                 2,
                 (1000 + i % 7) as u16,
                 net,
-                format!("dl_type=0x800,nw_dst=10.{}.{a}.{b},nw_proto=6,tcp_dst={}", 100 + i / 62_500, 1024 + i % 4000),
-                &format!("set_field:02:42:0a:{:02x}:{a:02x}:{b:02x}->eth_dst,output:{}", i % 256, 1 + i % 3),
+                format!(
+                    "dl_type=0x800,nw_dst=10.{}.{a}.{b},nw_proto=6,tcp_dst={}",
+                    100 + i / 62_500,
+                    1024 + i % 4000
+                ),
+                &format!(
+                    "set_field:02:42:0a:{:02x}:{a:02x}:{b:02x}->eth_dst,output:{}",
+                    i % 256,
+                    1 + i % 3
+                ),
                 (i as u64 % 13) * scale,
                 (i % 5000) as u32 + 10,
             )
@@ -265,38 +354,64 @@ fn all_flows(extra: usize, scale: u64) -> Vec<(String, Vec<FlowSample>)> {
     let db = pipeline(DB_NETWORK, &db_endpoints(), "aa:54:0a:1e:00:01", scale);
     let mut ext = vec![flow(0, 0, 0, String::new(), "NORMAL", 9 * scale, 7200)];
     ext[0].bytes = 9 * scale * 60;
-    vec![(web_bridge, web), (db_bridge, db), ("br-ext".to_string(), ext)]
+    vec![
+        (web_bridge, web),
+        (db_bridge, db),
+        ("br-ext".to_string(), ext),
+    ]
 }
 
-fn port_stats(port_no: u32, scale: u64, busy: u64) -> PortStats {
+fn port_stats(port_no: u32, packets: u64) -> PortStats {
     PortStats {
         port_no,
-        rx_packets: 100 * scale * busy,
-        tx_packets: 90 * scale * busy,
-        rx_bytes: 9800 * scale * busy,
-        tx_bytes: 8820 * scale * busy,
+        rx_packets: packets,
+        tx_packets: packets * 9 / 10,
+        rx_bytes: packets * 98,
+        tx_bytes: packets * 9 / 10 * 98,
         rx_dropped: if port_no == 3 { 7 } else { 0 },
         ..PortStats::default()
     }
 }
 
-fn all_ports(scale: u64, step: u64) -> Vec<(String, Vec<PortStats>)> {
+/// Packets a port received in the first `step` seconds; web-1's rate follows a wave so that
+/// its sparkline has a shape.
+fn received(port: &str, step: u64) -> u64 {
+    const WAVE: [u64; 8] = [1, 2, 4, 7, 9, 7, 4, 2];
+    let per_second = |s: u64| match port {
+        "web-1" => 100 * (3 + WAVE[(s % 8) as usize]),
+        "web-2" => 200,
+        "web-3" => 0,
+        "ext" => 500,
+        _ => 100,
+    };
+    (0..step).map(per_second).sum()
+}
+
+fn all_ports(step: u64) -> Vec<(String, Vec<PortStats>)> {
+    use crate::state::OFPP_LOCAL;
     let web_bridge = format!("br-{}", &WEB_NETWORK[..12]);
     let db_bridge = format!("br-{}", &DB_NETWORK[..12]);
-    // The sparkline of web-1 gets a wave.
-    let wave = [1, 2, 4, 7, 9, 7, 4, 2][(step % 8) as usize];
     vec![
         (
             web_bridge,
             vec![
-                port_stats(1, scale, 3 + wave),
-                port_stats(2, scale, 2),
-                port_stats(3, scale, 0),
-                port_stats(crate::state::OFPP_LOCAL, scale, 1),
+                port_stats(1, received("web-1", step)),
+                port_stats(2, received("web-2", step)),
+                port_stats(3, received("web-3", step)),
+                port_stats(OFPP_LOCAL, received("local", step)),
             ],
         ),
-        (db_bridge, vec![port_stats(1, scale, 1), port_stats(crate::state::OFPP_LOCAL, scale, 1)]),
-        ("br-ext".to_string(), vec![port_stats(1, scale, 5)]),
+        (
+            db_bridge,
+            vec![
+                port_stats(1, received("db-1", step)),
+                port_stats(OFPP_LOCAL, received("local", step)),
+            ],
+        ),
+        (
+            "br-ext".to_string(),
+            vec![port_stats(1, received("ext", step))],
+        ),
     ]
 }
 
@@ -310,8 +425,7 @@ pub fn state(extra_flows: usize) -> State {
     let samples = 40u64;
     for step in 0..=samples {
         let at = start + Duration::from_secs(step);
-        let scale = 1 + step;
-        for (bridge, ports) in all_ports(scale, step) {
+        for (bridge, ports) in all_ports(step) {
             state.apply(Update::Ports { bridge, at, ports });
         }
     }

@@ -9,19 +9,19 @@
 //! subcommands ([`output`]) use the same model without a terminal.
 
 pub mod app;
+pub mod bench;
+pub mod collect;
 pub mod cookie;
+pub mod docker;
 pub mod filter;
+pub mod fixtures;
 pub mod flows;
 pub mod format;
 pub mod model;
+pub mod output;
 pub mod rates;
 pub mod state;
+pub mod terminal;
 pub mod trace;
 pub mod ui;
-pub mod collect;
-pub mod docker;
 pub mod unixctl;
-pub mod fixtures;
-pub mod output;
-pub mod bench;
-pub mod terminal;

@@ -20,17 +20,36 @@ use ovsctl_tui::unixctl::Unixctl;
 use ovsctl_tui::{bench, output, terminal};
 
 #[derive(Debug, Parser)]
-#[command(name = "ovsctl-tui", version, about = "Live view of Open vSwitch networks, endpoints and flows made by the Docker driver")]
+#[command(
+    name = "ovsctl-tui",
+    version,
+    about = "Live view of Open vSwitch networks, endpoints and flows made by the Docker driver"
+)]
 struct Cli {
     /// OVSDB remote (unix:PATH, tcp:HOST:PORT, ssl:HOST:PORT).
-    #[arg(long, env = "OVSCTL_TUI_OVSDB", default_value = "unix:/var/run/openvswitch/db.sock", global = true)]
+    #[arg(
+        long,
+        env = "OVSCTL_TUI_OVSDB",
+        default_value = "unix:/var/run/openvswitch/db.sock",
+        global = true
+    )]
     ovsdb: String,
     /// OVS run directory: `<bridge>.mgmt` OpenFlow sockets and the vswitchd control socket.
-    #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch", global = true)]
+    #[arg(
+        long,
+        env = "OVS_RUNDIR",
+        default_value = "/var/run/openvswitch",
+        global = true
+    )]
     ovs_rundir: PathBuf,
     /// Docker Engine API (unix:// socket) for network and container names; `none` to do
     /// without.
-    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock", global = true)]
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock",
+        global = true
+    )]
     docker_host: String,
     /// Counter polling interval in milliseconds.
     #[arg(long, env = "OVSCTL_TUI_REFRESH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..), global = true)]
@@ -144,7 +163,10 @@ async fn main() -> Result<()> {
         Some(Command::Show { json }) => {
             let inventory = load_inventory(&cli).await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&output::show_json(&inventory))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output::show_json(&inventory))?
+                );
             } else {
                 print!("{}", output::show_text(&inventory));
             }
@@ -169,7 +191,11 @@ async fn load_vswitch(remote: &str) -> Result<Vswitch> {
         .await
         .with_context(|| format!("connect to {remote}"))?;
     let mut monitor = client
-        .monitor(DATABASE, serde_json::json!("ovsctl-tui-snapshot"), monitor_requests())
+        .monitor(
+            DATABASE,
+            serde_json::json!("ovsctl-tui-snapshot"),
+            monitor_requests(),
+        )
         .await
         .context("OVSDB monitor")?;
     match tokio::time::timeout(Duration::from_secs(10), monitor.recv()).await {
@@ -237,7 +263,11 @@ async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
             None if inventory.networks.is_empty() => vec![name.to_string()],
             None => bail!("no bridge, Docker network name or network id {name:?}"),
         },
-        None => inventory.networks.iter().map(|n| n.bridge.clone()).collect(),
+        None => inventory
+            .networks
+            .iter()
+            .map(|n| n.bridge.clone())
+            .collect(),
     };
     let mut all = Vec::new();
     for bridge in bridges {
@@ -246,7 +276,10 @@ async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
     }
     let owners = inventory.owner_names();
     if json {
-        println!("{}", serde_json::to_string_pretty(&output::flows_json(&all, &owners))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output::flows_json(&all, &owners))?
+        );
     } else {
         print!("{}", output::flows_text(&all, &owners));
     }

@@ -178,7 +178,12 @@ fn port_info(port: &Port, iface: Option<&Interface>) -> PortInfo {
     }
 }
 
-fn endpoint(network: &Network, port: &Port, iface: Option<&Interface>, names: &DockerNames) -> Endpoint {
+fn endpoint(
+    network: &Network,
+    port: &Port,
+    iface: Option<&Interface>,
+    names: &DockerNames,
+) -> Endpoint {
     // The driver writes the same keys on the Port and the Interface; prefer the Interface.
     let get = |key: &str| {
         iface

@@ -31,7 +31,11 @@ pub fn show_text(inventory: &Inventory) -> String {
             &n.datapath_type
         };
         if n.managed {
-            let owner = if n.driver_owned { "created by the driver" } else { "existing bridge" };
+            let owner = if n.driver_owned {
+                "created by the driver"
+            } else {
+                "existing bridge"
+            };
             let _ = writeln!(
                 out,
                 "Bridge {}  network {} ({})  {datapath}, {owner}{}",
@@ -43,11 +47,23 @@ pub fn show_text(inventory: &Inventory) -> String {
             let _ = writeln!(
                 out,
                 "    subnets {}  gateways {}",
-                if n.subnets.is_empty() { "-".to_string() } else { n.subnets.join(",") },
-                if n.gateways.is_empty() { "-".to_string() } else { n.gateways.join(",") },
+                if n.subnets.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.subnets.join(",")
+                },
+                if n.gateways.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.gateways.join(",")
+                },
             );
         } else {
-            let _ = writeln!(out, "Bridge {}  (not managed by the driver)  {datapath}", n.bridge);
+            let _ = writeln!(
+                out,
+                "Bridge {}  (not managed by the driver)  {datapath}",
+                n.bridge
+            );
         }
         for e in &n.endpoints {
             let addresses: Vec<&str> = e.ipv4.iter().chain(&e.ipv6).map(String::as_str).collect();
@@ -58,9 +74,16 @@ pub fn show_text(inventory: &Inventory) -> String {
                 e.port,
                 e.ofport.map_or("-".to_string(), |p| p.to_string()),
                 or_dash(e.mac.as_deref()),
-                if addresses.is_empty() { "-".to_string() } else { addresses.join(",") },
+                if addresses.is_empty() {
+                    "-".to_string()
+                } else {
+                    addresses.join(",")
+                },
                 or_dash(e.link_state.as_deref()),
-                e.error.as_ref().map(|err| format!("  error: {err}")).unwrap_or_default(),
+                e.error
+                    .as_ref()
+                    .map(|err| format!("  error: {err}"))
+                    .unwrap_or_default(),
             );
         }
         for p in &n.ports {
@@ -78,7 +101,10 @@ pub fn show_text(inventory: &Inventory) -> String {
                 p.name,
                 if p.kind.is_empty() { "system" } else { &p.kind },
                 or_dash(p.link_state.as_deref()),
-                p.error.as_ref().map(|err| format!("  error: {err}")).unwrap_or_default(),
+                p.error
+                    .as_ref()
+                    .map(|err| format!("  error: {err}"))
+                    .unwrap_or_default(),
             );
         }
     }
@@ -112,8 +138,11 @@ pub struct FlowJson<'a> {
 /// Flows in ovs-ofctl order (table, then priority from high to low).
 pub fn sorted(flows: &mut [FlowSample]) {
     flows.sort_by(|a, b| {
-        (a.table, std::cmp::Reverse(a.priority), &a.match_text)
-            .cmp(&(b.table, std::cmp::Reverse(b.priority), &b.match_text))
+        (a.table, std::cmp::Reverse(a.priority), &a.match_text).cmp(&(
+            b.table,
+            std::cmp::Reverse(b.priority),
+            &b.match_text,
+        ))
     });
 }
 
@@ -166,7 +195,11 @@ pub fn flows_text(bridges: &[(String, Vec<FlowSample>)], owners: &OwnerNames) ->
                 f.bytes,
                 crate::format::age(u64::from(f.duration_sec)),
                 owner,
-                if f.match_text.is_empty() { "*" } else { &f.match_text },
+                if f.match_text.is_empty() {
+                    "*"
+                } else {
+                    &f.match_text
+                },
                 f.actions_text
             );
         }

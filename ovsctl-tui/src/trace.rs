@@ -147,13 +147,23 @@ mod tests {
             address: "2001:db8::1".parse().unwrap(),
             mac: None,
         };
-        let text = flow(&web(), &destination, Protocol::Tcp, 443, Some("aa:bb:cc:dd:ee:ff")).unwrap();
+        let text = flow(
+            &web(),
+            &destination,
+            Protocol::Tcp,
+            443,
+            Some("aa:bb:cc:dd:ee:ff"),
+        )
+        .unwrap();
         assert_eq!(
             text,
             "tcp6,in_port=3,dl_src=02:42:0a:14:00:02,dl_dst=aa:bb:cc:dd:ee:ff,ipv6_src=fd00::2,ipv6_dst=2001:db8::1,nw_ttl=64,tp_src=40000,tp_dst=443"
         );
         let udp = flow(&web(), &destination, Protocol::Udp, 53, None).unwrap();
-        assert!(udp.starts_with("udp6,") && udp.contains("dl_dst=ff:ff:ff:ff:ff:ff"), "{udp}");
+        assert!(
+            udp.starts_with("udp6,") && udp.contains("dl_dst=ff:ff:ff:ff:ff:ff"),
+            "{udp}"
+        );
     }
 
     #[test]
@@ -163,7 +173,10 @@ mod tests {
             mac: None,
         };
         let arp = flow(&web(), &v4, Protocol::Arp, 0, None).unwrap();
-        assert!(arp.starts_with("arp,in_port=3,") && arp.contains("arp_tpa=10.20.0.1"), "{arp}");
+        assert!(
+            arp.starts_with("arp,in_port=3,") && arp.contains("arp_tpa=10.20.0.1"),
+            "{arp}"
+        );
         let v6 = Destination {
             address: "fd00::1".parse().unwrap(),
             mac: None,

@@ -65,20 +65,20 @@ fn fit(columns: &[Column], available: u16) -> Vec<(usize, u16)> {
     let spare = available.saturating_sub(used);
     let shares: u16 = chosen.iter().map(|&i| columns[i].flex).sum();
     let mut widths: Vec<(usize, u16)> = chosen.iter().map(|&i| (i, columns[i].width)).collect();
-    if shares > 0 {
-        let mut given = 0;
-        let flexible: Vec<usize> = (0..widths.len())
-            .filter(|&k| columns[widths[k].0].flex > 0)
-            .collect();
-        for (n, &k) in flexible.iter().enumerate() {
-            let extra = if n + 1 == flexible.len() {
-                spare - given
-            } else {
-                spare * columns[widths[k].0].flex / shares
-            };
-            given += extra;
-            widths[k].1 += extra;
-        }
+    let mut given = 0;
+    let flexible: Vec<usize> = (0..widths.len())
+        .filter(|&k| columns[widths[k].0].flex > 0)
+        .collect();
+    for (n, &k) in flexible.iter().enumerate() {
+        let extra = if n + 1 == flexible.len() {
+            spare - given
+        } else {
+            (spare * columns[widths[k].0].flex)
+                .checked_div(shares)
+                .unwrap_or(0)
+        };
+        given += extra;
+        widths[k].1 += extra;
     }
     widths
 }
@@ -167,7 +167,10 @@ fn has_filter(app: &App) -> bool {
 }
 
 fn render_header(frame: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::styled(" ovsctl-tui ", Style::new().bold().fg(Color::Black).bg(Color::Cyan))];
+    let mut spans = vec![Span::styled(
+        " ovsctl-tui ",
+        Style::new().bold().fg(Color::Black).bg(Color::Cyan),
+    )];
     for (i, view) in View::ALL.iter().enumerate() {
         spans.push(Span::raw(" "));
         let text = format!("{} {}", i + 1, view.title());
@@ -179,7 +182,10 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
     }
     if app.paused() {
         spans.push(Span::raw(" "));
-        spans.push(Span::styled(" PAUSED ", Style::new().bold().fg(Color::Black).bg(Color::Yellow)));
+        spans.push(Span::styled(
+            " PAUSED ",
+            Style::new().bold().fg(Color::Black).bg(Color::Yellow),
+        ));
     }
     frame.render_widget(Line::from(spans), area);
 }
@@ -241,9 +247,15 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     }
     if let Some(error) = &status.last_error {
         spans.push(Span::raw(" │ "));
-        spans.push(Span::styled(format!("error: {error}"), Style::new().fg(Color::Red)));
+        spans.push(Span::styled(
+            format!("error: {error}"),
+            Style::new().fg(Color::Red),
+        ));
     }
-    let help = Line::from(Span::styled("? help  q quit ", Style::new().fg(Color::DarkGray)));
+    let help = Line::from(Span::styled(
+        "? help  q quit ",
+        Style::new().fg(Color::DarkGray),
+    ));
     let help_width = help.width() as u16;
     let [left, right] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(help_width)]).areas(area);
@@ -346,14 +358,22 @@ fn render_networks(frame: &mut Frame, app: &mut App, area: Rect) {
             };
             let cells = vec![
                 n.bridge.clone(),
-                if n.managed { n.label() } else { "(not docker)".to_string() },
+                if n.managed {
+                    n.label()
+                } else {
+                    "(not docker)".to_string()
+                },
                 n.subnets.join(","),
                 n.gateways
                     .iter()
                     .map(|g| g.split('/').next().unwrap_or(g))
                     .collect::<Vec<_>>()
                     .join(","),
-                if n.datapath_type.is_empty() { "system".to_string() } else { n.datapath_type.clone() },
+                if n.datapath_type.is_empty() {
+                    "system".to_string()
+                } else {
+                    n.datapath_type.clone()
+                },
                 owner.to_string(),
                 n.endpoints.len().to_string(),
                 format::count(state.flow_count(&n.bridge) as u64),
@@ -362,7 +382,11 @@ fn render_networks(frame: &mut Frame, app: &mut App, area: Rect) {
                 format::bit_rate(rx_bytes),
                 format::bit_rate(tx_bytes),
             ];
-            let mut style = if n.managed { Style::new() } else { Style::new().fg(Color::DarkGray) };
+            let mut style = if n.managed {
+                Style::new()
+            } else {
+                Style::new().fg(Color::DarkGray)
+            };
             if pos == list.selected {
                 style = style.patch(selected_style());
             }
@@ -371,7 +395,10 @@ fn render_networks(frame: &mut Frame, app: &mut App, area: Rect) {
         .collect();
     let widths = fit(&NETWORK_COLUMNS, list_area.width.saturating_sub(2));
     let title = format!(" Networks ({}) ", list.rows.len());
-    frame.render_widget(table(&NETWORK_COLUMNS, &widths, rows, block(title)), list_area);
+    frame.render_widget(
+        table(&NETWORK_COLUMNS, &widths, rows, block(title)),
+        list_area,
+    );
     if detail_height > 0 {
         render_network_detail(frame, app, detail_area);
     }
@@ -411,7 +438,11 @@ fn render_network_detail(frame: &mut Frame, app: &App, area: Rect) {
             let cells = vec![
                 p.name.clone(),
                 ofport,
-                if p.kind.is_empty() { "system".to_string() } else { p.kind.clone() },
+                if p.kind.is_empty() {
+                    "system".to_string()
+                } else {
+                    p.kind.clone()
+                },
                 p.link_state.clone().unwrap_or_else(|| "-".into()),
                 p.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                 format::rate(counters.map_or(0.0, |c| c.rx_pps)),
@@ -419,13 +450,20 @@ fn render_network_detail(frame: &mut Frame, app: &App, area: Rect) {
                 format::count(counters.map_or(0, |c| c.drops())),
                 p.error.clone().unwrap_or_default(),
             ];
-            let style = if p.error.is_some() { Style::new().fg(Color::Red) } else { Style::new() };
+            let style = if p.error.is_some() {
+                Style::new().fg(Color::Red)
+            } else {
+                Style::new()
+            };
             (cells, style)
         })
         .collect();
     let widths = fit(&PORT_COLUMNS, ports_area.width.saturating_sub(2));
     let title = format!(" Ports of {} ({}) ", network.bridge, network.ports.len());
-    frame.render_widget(table(&PORT_COLUMNS, &widths, rows, block(title)), ports_area);
+    frame.render_widget(
+        table(&PORT_COLUMNS, &widths, rows, block(title)),
+        ports_area,
+    );
     let fdb = app
         .state
         .fdb
@@ -485,7 +523,9 @@ fn render_endpoints(frame: &mut Frame, app: &mut App, area: Rect) {
                     .map(crate::cookie::id_prefix)
                     .unwrap_or_else(|| "-".into()),
                 e.port.clone(),
-                e.ofport.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                e.ofport
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 e.mac.clone().unwrap_or_else(|| "-".into()),
                 e.ipv4.join(","),
                 e.ipv6.join(","),
@@ -517,7 +557,10 @@ fn render_endpoints(frame: &mut Frame, app: &mut App, area: Rect) {
         None => "all networks".to_string(),
     };
     let title = format!(" Endpoints of {scope} ({}) ", list.rows.len());
-    frame.render_widget(table(&ENDPOINT_COLUMNS, &widths, rows, block(title)), list_area);
+    frame.render_widget(
+        table(&ENDPOINT_COLUMNS, &widths, rows, block(title)),
+        list_area,
+    );
     if spark_height > 0 {
         render_sparkline(frame, app, spark_area);
     }
@@ -615,7 +658,11 @@ fn render_flows(frame: &mut Frame, app: &mut App, area: Rect) {
         Some(bridge) => bridge.clone(),
         None => "all bridges".to_string(),
     };
-    let total: usize = app.flow_bridges.iter().map(|b| app.state.flow_count(b)).sum();
+    let total: usize = app
+        .flow_bridges
+        .iter()
+        .map(|b| app.state.flow_count(b))
+        .sum();
     let moving = app.flows_moving;
     let title = format!(
         " Flows of {scope} ({} of {total}, {moving} moving) ",
@@ -661,8 +708,16 @@ fn render_trace(frame: &mut Frame, app: &mut App, area: Rect) {
     };
     let fields = [
         (TraceField::Source, "Source", format!("◀ {source} ▶")),
-        (TraceField::Destination, "Destination", format!("◀ {destination} ▶")),
-        (TraceField::Protocol, "Protocol", format!("◀ {} ▶", form.protocol.name())),
+        (
+            TraceField::Destination,
+            "Destination",
+            format!("◀ {destination} ▶"),
+        ),
+        (
+            TraceField::Protocol,
+            "Protocol",
+            format!("◀ {} ▶", form.protocol.name()),
+        ),
         (TraceField::Port, "Port", port),
     ];
     let mut lines: Vec<Line> = fields
@@ -745,12 +800,19 @@ fn render_help(frame: &mut Frame, area: Rect) {
         width,
         height,
     };
-    let key_width = KEYS.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let key_width = KEYS
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut lines: Vec<Line> = KEYS
         .iter()
         .map(|(key, what)| {
             Line::from(vec![
-                Span::styled(format!(" {key:<key_width$}  "), Style::new().fg(Color::Yellow).bold()),
+                Span::styled(
+                    format!(" {key:<key_width$}  "),
+                    Style::new().fg(Color::Yellow).bold(),
+                ),
                 Span::raw(*what),
             ])
         })
@@ -766,4 +828,25 @@ fn render_help(frame: &mut Frame, area: Rect) {
             .block(block(" Keys ".to_string()).border_style(Style::new().fg(Color::Yellow))),
         popup,
     );
+}
+
+/// Draws `app` on a `width`×`height` test backend and returns the screen as text (one line
+/// per row, trailing spaces removed): for snapshot tests and the README captures.
+pub fn render_to_text(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))
+        .expect("test backend");
+    terminal
+        .draw(|frame| render(frame, app))
+        .expect("drawing to a test backend cannot fail");
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        let mut line = String::new();
+        for x in 0..buffer.area.width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
 }

@@ -45,9 +45,9 @@ pub fn socket_candidates(rundir: &Path) -> Vec<PathBuf> {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with("ovs-vswitchd.") && n.ends_with(".ctl")
-                })
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ovs-vswitchd.") && n.ends_with(".ctl"))
             })
             .filter(|p| !candidates.contains(p))
             .collect();
@@ -61,13 +61,17 @@ pub fn socket_candidates(rundir: &Path) -> Vec<PathBuf> {
 pub fn parse_reply(reply: &Json) -> Result<String, UnixctlError> {
     match reply.get("error") {
         Some(Json::Null) | None => {}
-        Some(Json::String(error)) => return Err(UnixctlError::Remote(error.trim_end().to_string())),
+        Some(Json::String(error)) => {
+            return Err(UnixctlError::Remote(error.trim_end().to_string()))
+        }
         Some(other) => return Err(UnixctlError::Remote(other.to_string())),
     }
     match reply.get("result") {
         Some(Json::String(text)) => Ok(text.clone()),
         Some(Json::Null) | None => Ok(String::new()),
-        Some(other) => Err(UnixctlError::Protocol(format!("result is not text: {other}"))),
+        Some(other) => Err(UnixctlError::Protocol(format!(
+            "result is not text: {other}"
+        ))),
     }
 }
 
@@ -151,7 +155,10 @@ impl Unixctl {
             Some(error) => format!("{tried}: {error}"),
             None => tried,
         };
-        Err(UnixctlError::NoSocket(self.rundir.display().to_string(), tried))
+        Err(UnixctlError::NoSocket(
+            self.rundir.display().to_string(),
+            tried,
+        ))
     }
 
     /// `ofproto/trace BRIDGE FLOW`.
@@ -231,10 +238,7 @@ mod tests {
         std::fs::write(dir.path().join("ovs-vswitchd.pid"), "1\n").unwrap();
         let client = Unixctl::new(dir.path());
         let error = client.fdb_show("br0").await.unwrap_err();
-        assert!(
-            matches!(error, UnixctlError::NoSocket(..)),
-            "{error:?}"
-        );
+        assert!(matches!(error, UnixctlError::NoSocket(..)), "{error:?}");
         assert!(error.to_string().contains("ovs-vswitchd.1.ctl"), "{error}");
         let listener = UnixListener::bind(dir.path().join("ovs-vswitchd.ctl")).unwrap();
         tokio::spawn(serve(listener, vswitchd));
@@ -244,8 +248,14 @@ mod tests {
 
     #[test]
     fn replies() {
-        assert_eq!(parse_reply(&json!({"result": "x", "error": null})).unwrap(), "x");
-        assert_eq!(parse_reply(&json!({"result": null, "error": null})).unwrap(), "");
+        assert_eq!(
+            parse_reply(&json!({"result": "x", "error": null})).unwrap(),
+            "x"
+        );
+        assert_eq!(
+            parse_reply(&json!({"result": null, "error": null})).unwrap(),
+            ""
+        );
         assert!(matches!(
             parse_reply(&json!({"result": 3})),
             Err(UnixctlError::Protocol(_))
