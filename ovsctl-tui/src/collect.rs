@@ -209,12 +209,15 @@ async fn run_ovsdb(
 
 async fn watch_ovsdb_connection(client: Client, tx: mpsc::Sender<Update>) {
     let mut last = None;
+    let mut was_up = false;
     loop {
         let conn = if client.is_connected() {
+            was_up = true;
             Conn::Up
         } else {
             match client.connection_error() {
                 Some(reason) if !reason.is_empty() => Conn::Down(reason),
+                _ if was_up => Conn::Down("connection lost".to_string()),
                 _ => Conn::Connecting,
             }
         };
