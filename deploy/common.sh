@@ -57,10 +57,10 @@ stop_pidfile() {
     if pid=$(live_pid "$pidfile" "$pattern"); then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq $((grace * 10))); do
-            [[ -d /proc/$pid ]] || break
+            process_alive "$pid" || break
             sleep 0.1
         done
-        if [[ -d /proc/$pid ]]; then
+        if process_alive "$pid"; then
             warn "pid $pid did not stop within ${grace}s; killing it"
             kill -KILL "$pid" 2>/dev/null || true
         fi

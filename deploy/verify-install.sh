@@ -8,8 +8,11 @@
 #
 #   deploy/verify-install.sh            build the driver with cargo (honours CARGO_TARGET_DIR)
 #   OVS_DRIVER_BINARY=PATH deploy/verify-install.sh   use a prebuilt driver
+#   VERIFY_SYSTEM_OVS=1 deploy/verify-install.sh      first start a stand-in system OVS in
+#                                                     /var/run/openvswitch: install.sh must use it
 #
 # Checks: the plugin socket appears, busybox:latest runs, a second install.sh run restarts nothing,
+# a third with a changed binary restarts just the driver,
 # an ovs network carries traffic between two containers (skipped with VERIFY_DATAPLANE=0), and
 # uninstall.sh stops everything and removes the socket.
 set -euo pipefail
@@ -17,6 +20,8 @@ set -euo pipefail
 DEPLOY=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { printf '[verify] %s\n' "$*"; }
+# shellcheck source=deploy/common.sh
+. "$DEPLOY/common.sh" # for process_alive: a zombie (not yet reaped by init) counts as gone
 fail() {
     printf '[verify] FAILED: %s\n' "$*" >&2
     exit 1
@@ -118,34 +123,63 @@ inner_cleanup() {
 }
 trap inner_cleanup EXIT
 
+if [[ ${VERIFY_SYSTEM_OVS:-0} == 1 ]]; then
+    # Stand-in for a distribution's OVS: default rundir, pid file and control socket names.
+    ovs_dir=/var/run/openvswitch
+    expected_mode=system
+    mkdir -p "$ovs_dir"
+    ovsdb-tool create "$ovs_dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    OVS_RUNDIR=$ovs_dir OVS_DBDIR=$ovs_dir OVS_LOGDIR=$ovs_dir ovsdb-server "$ovs_dir/conf.db" \
+        --remote="punix:$ovs_dir/db.sock" --pidfile --log-file -vconsole:off --detach
+    ovs-vsctl --no-wait init
+    OVS_RUNDIR=$ovs_dir OVS_DBDIR=$ovs_dir OVS_LOGDIR=$ovs_dir ovs-vswitchd --pidfile --log-file \
+        -vconsole:off --detach
+else
+    ovs_dir=/var/lib/ovs-docker/ovs
+    expected_mode=embedded
+fi
+vsctl() { OVS_RUNDIR=$ovs_dir ovs-vsctl "$@"; }
+
 install_log=$work/install1.log
 log "first install.sh run (log: $install_log)"
 "$DEPLOY/install.sh" 2>&1 | tee "$install_log" || fail "install.sh failed"
 [[ -S /run/docker/plugins/ovs.sock ]] || fail "no plugin socket"
-grep -q 'OVS: embedded' "$install_log" || fail "expected the private OVS to be chosen"
-"$DEPLOY/ovs-embedded.sh" status /var/lib/ovs-docker/ovs || fail "private OVS not running"
-OVS_RUNDIR=/var/lib/ovs-docker/ovs ovs-vsctl show >/dev/null || fail "ovs-vsctl show"
-grep -q '^OVS_DRIVER_OVSDB=unix:/var/lib/ovs-docker/ovs/db.sock$' /etc/default/ovs-driver ||
-    fail "environment file does not point at the private OVS"
+grep -q "OVS: $expected_mode" "$install_log" || fail "expected the $expected_mode OVS to be chosen"
+vsctl show >/dev/null || fail "ovs-vsctl show"
+grep -q "^OVS_DRIVER_OVSDB=unix:$ovs_dir/db.sock$" /etc/default/ovs-driver ||
+    fail "environment file does not point at $ovs_dir"
+grep -q "^OVS_RUNDIR=$ovs_dir$" /etc/default/ovs-driver || fail "OVS_RUNDIR is not $ovs_dir"
 [[ $(docker run --rm busybox echo hello-from-busybox) == hello-from-busybox ]] ||
     fail "busybox image does not run"
 
 driver_pid=$(cat /var/lib/ovs-docker/ovs-driver.pid)
 dockerd_pid=$(cat /var/lib/ovs-docker/dockerd.pid)
-vswitchd_pid=$(cat /var/lib/ovs-docker/ovs/ovs-vswitchd.pid)
+vswitchd_pid=$(cat "$ovs_dir/ovs-vswitchd.pid")
 log "second install.sh run must change nothing"
 "$DEPLOY/install.sh" 2>&1 | tee "$work/install2.log" || fail "second install.sh failed"
 [[ $(cat /var/lib/ovs-docker/ovs-driver.pid) == "$driver_pid" ]] || fail "driver was restarted"
 [[ $(cat /var/lib/ovs-docker/dockerd.pid) == "$dockerd_pid" ]] || fail "dockerd was restarted"
-[[ $(cat /var/lib/ovs-docker/ovs/ovs-vswitchd.pid) == "$vswitchd_pid" ]] ||
+[[ $(cat "$ovs_dir/ovs-vswitchd.pid") == "$vswitchd_pid" ]] ||
     fail "ovs-vswitchd was restarted"
-kill -0 "$driver_pid" || fail "driver died"
+process_alive "$driver_pid" || fail "driver died"
+
+log "third install.sh run with a changed driver binary must restart only the driver"
+# Trailing bytes leave an ELF executable (and a script) runnable but make the file differ.
+cp /usr/local/bin/ovs-driver "$work/ovs-driver-v2"
+printf '\n#upgraded\n' >>"$work/ovs-driver-v2"
+OVS_DRIVER_BINARY=$work/ovs-driver-v2 "$DEPLOY/install.sh" 2>&1 | tee "$work/install3.log" ||
+    fail "third install.sh failed"
+cmp -s "$work/ovs-driver-v2" /usr/local/bin/ovs-driver || fail "new binary not installed"
+! process_alive "$driver_pid" || fail "old driver still running"
+driver_pid=$(cat /var/lib/ovs-docker/ovs-driver.pid)
+process_alive "$driver_pid" || fail "new driver not running"
+[[ -S /run/docker/plugins/ovs.sock ]] || fail "no plugin socket after the upgrade"
+[[ $(cat /var/lib/ovs-docker/dockerd.pid) == "$dockerd_pid" ]] || fail "dockerd was restarted"
 
 if [[ ${VERIFY_DATAPLANE:-1} == 1 ]]; then
     log "data plane: two containers on an ovs network"
     docker network create -d ovs --subnet 10.20.0.0/24 verify-n1 || fail "network create"
-    bridge=$(OVS_RUNDIR=/var/lib/ovs-docker/ovs ovs-vsctl --bare --columns=name \
-        find Bridge external_ids:docker-owned=true)
+    bridge=$(vsctl --bare --columns=name find Bridge external_ids:docker-owned=true)
     [[ -n $bridge ]] || fail "no OVS bridge for the network"
     docker run -d --name verify-a --network verify-n1 --ip 10.20.0.10 busybox sleep 300 >/dev/null ||
         fail "run container a"
@@ -160,8 +194,14 @@ fi
 log "uninstall.sh --purge --stop-docker"
 "$DEPLOY/uninstall.sh" --purge --stop-docker || fail "uninstall.sh failed"
 [[ ! -e /run/docker/plugins/ovs.sock ]] || fail "plugin socket left behind"
-[[ ! -d /proc/$driver_pid ]] || fail "driver still running"
-[[ ! -d /proc/$vswitchd_pid ]] || fail "ovs-vswitchd still running"
+! process_alive "$driver_pid" || fail "driver still running"
+if [[ $expected_mode == embedded ]]; then
+    ! process_alive "$vswitchd_pid" || fail "private ovs-vswitchd still running"
+else
+    process_alive "$vswitchd_pid" || fail "uninstall.sh stopped the system ovs-vswitchd"
+    [[ -z $(vsctl --bare --columns=name find Bridge external_ids:docker-owned=true) ]] ||
+        fail "--purge left the driver's bridges in the system OVS"
+fi
 [[ ! -e /usr/local/bin/ovs-driver && ! -e /etc/default/ovs-driver ]] || fail "files left behind"
 [[ -z $(ls -A /var/lib/ovs-docker) ]] || fail "state left behind after --purge"
 log "all checks passed"
