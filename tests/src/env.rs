@@ -622,6 +622,10 @@ impl Env {
         if !init.success() {
             return Err(init.describe());
         }
+        self.try_start_vswitchd()
+    }
+
+    fn try_start_vswitchd(&self) -> Result<(), String> {
         let dir = &self.ovs_dir;
         let mut vswitchd = self.ns_command("ovs-vswitchd");
         vswitchd
@@ -656,6 +660,32 @@ impl Env {
             ));
         }
         Ok(())
+    }
+
+    /// Kills ovs-vswitchd (from its pidfile) with SIGKILL and waits until it is gone: the
+    /// userspace datapath and every flow table go with it. ovsdb-server keeps running.
+    pub fn kill_vswitchd(&self) {
+        let pidfile = self.ovs_dir.join("ovs-vswitchd.pid");
+        let Some(pid) = process::read_pidfile(&pidfile) else {
+            self.fail(&format!(
+                "kill ovs-vswitchd: no pid in {}",
+                pidfile.display()
+            ));
+        };
+        process::send_signal(pid, libc::SIGKILL);
+        if !process::wait_gone(pid, Duration::from_secs(10)) {
+            self.fail(&format!(
+                "ovs-vswitchd {pid} still running 10 s after SIGKILL"
+            ));
+        }
+        self.note(&format!("ovs-vswitchd (pid {pid}) killed with SIGKILL"));
+    }
+
+    /// Starts ovs-vswitchd again as the environment first did (same database, sockets, log).
+    pub fn start_vswitchd(&self) {
+        if let Err(error) = self.try_start_vswitchd() {
+            self.fail(&format!("start ovs-vswitchd: {error}"));
+        }
     }
 
     fn try_start_ovsdb(&self) -> Result<(), String> {

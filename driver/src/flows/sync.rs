@@ -87,6 +87,9 @@ impl BridgeFlows {
                 changes = changes.len(),
                 "repairing flows"
             );
+            for change in &changes {
+                tracing::trace!(bridge = self.bridge, ?change, "flow repair");
+            }
             self.tables.apply(&self.bridge, changes).await?;
         }
         *self.state = Some(Synced {

@@ -14,8 +14,42 @@ use super::{DecodeError, EncodeError};
 
 /// OXM class of the OpenFlow basic match fields.
 pub const OXM_CLASS_OPENFLOW_BASIC: u16 = 0x8000;
+/// OXM class of the original Nicira match fields (`NXM_OF_*`, "NXM0").
+pub const OXM_CLASS_NXM0: u16 = 0x0000;
 /// OXM class of the Nicira extensible match registers (`NXM_NX_REG0..15`, "NXM1").
 pub const OXM_CLASS_NXM1: u16 = 0x0001;
+
+/// Nicira headers (class, field number) that name a basic field with the same width. OVS
+/// uses them in `move`/`load` actions it sends back (`move:NXM_OF_ETH_SRC[]->...`), so they
+/// must decode to the same [`Field`] a flow was installed with. `NXM_OF_IN_PORT` (16 bits) and
+/// `NXM_OF_IP_TOS` (DSCP shifted) differ from their OXM counterparts and stay `Other`.
+const NXM_ALIASES: &[(u16, u8, Field)] = &[
+    (OXM_CLASS_NXM0, 1, Field::EthDst),
+    (OXM_CLASS_NXM0, 2, Field::EthSrc),
+    (OXM_CLASS_NXM0, 3, Field::EthType),
+    (OXM_CLASS_NXM0, 6, Field::IpProto),
+    (OXM_CLASS_NXM0, 7, Field::Ipv4Src),
+    (OXM_CLASS_NXM0, 8, Field::Ipv4Dst),
+    (OXM_CLASS_NXM0, 9, Field::TcpSrc),
+    (OXM_CLASS_NXM0, 10, Field::TcpDst),
+    (OXM_CLASS_NXM0, 11, Field::UdpSrc),
+    (OXM_CLASS_NXM0, 12, Field::UdpDst),
+    (OXM_CLASS_NXM0, 13, Field::Icmpv4Type),
+    (OXM_CLASS_NXM0, 14, Field::Icmpv4Code),
+    (OXM_CLASS_NXM0, 15, Field::ArpOp),
+    (OXM_CLASS_NXM0, 16, Field::ArpSpa),
+    (OXM_CLASS_NXM0, 17, Field::ArpTpa),
+    (OXM_CLASS_NXM1, 16, Field::TunnelId),
+    (OXM_CLASS_NXM1, 17, Field::ArpSha),
+    (OXM_CLASS_NXM1, 18, Field::ArpTha),
+    (OXM_CLASS_NXM1, 19, Field::Ipv6Src),
+    (OXM_CLASS_NXM1, 20, Field::Ipv6Dst),
+    (OXM_CLASS_NXM1, 21, Field::Icmpv6Type),
+    (OXM_CLASS_NXM1, 22, Field::Icmpv6Code),
+    (OXM_CLASS_NXM1, 23, Field::Ipv6NdTarget),
+    (OXM_CLASS_NXM1, 24, Field::Ipv6NdSll),
+    (OXM_CLASS_NXM1, 25, Field::Ipv6NdTll),
+];
 /// OXM class of experimenter fields (followed by a 32-bit experimenter id).
 pub const OXM_CLASS_EXPERIMENTER: u16 = 0xffff;
 
@@ -200,7 +234,10 @@ impl Field {
                 .find(|e| e.1 == code)
                 .map_or(Field::Other { class, field: code }, |e| e.0),
             OXM_CLASS_NXM1 if code < 16 => Field::Reg(code),
-            _ => Field::Other { class, field: code },
+            _ => NXM_ALIASES
+                .iter()
+                .find(|e| e.0 == class && e.1 == code)
+                .map_or(Field::Other { class, field: code }, |e| e.2),
         }
     }
 
