@@ -382,11 +382,13 @@ fn tui_shows_networks_endpoints_flows_and_traces() {
     // Counters move after a ping: the forwarding flow to tui-b's MAC.
     tmux.type_text(&format!("/dl_dst={}", b.mac));
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait(&env, "the flow to tui-b", |s| {
-        if packets_of_rows(s, "ep:tui-b").is_empty() {
-            Err("no row of tui-b".into())
-        } else {
+    // Only once the filter applies: before, every flow of tui-b is listed and summed.
+    let screen = tmux.wait(&env, "the flow to tui-b, alone", |s| {
+        let rows = packets_of_rows(s, "ep:tui-b").len();
+        if rows == 1 && s.contains("(1 of ") {
             Ok(())
+        } else {
+            Err(format!("{rows} rows of tui-b"))
         }
     });
     let before: u64 = packets_of_rows(&screen, "ep:tui-b").iter().sum();
@@ -447,10 +449,16 @@ fn tui_shows_networks_endpoints_flows_and_traces() {
     tmux.type_text("if stty -a | grep -q -e -icanon -e ' -echo '; then echo RAW-MODE-LEFT; else echo TTY-SANE; fi");
     tmux.keys(&["Enter"]);
     tmux.wait(&env, "a sane terminal after quitting", |s| {
-        if s.contains("RAW-MODE-LEFT") {
+        // Whole lines only: the typed command line holds both words too.
+        let said = |word: &str| s.lines().any(|line| line.trim() == word);
+        if said("RAW-MODE-LEFT") {
             return Err("the terminal was left in raw mode".into());
         }
-        contains_all(s, &["TTY-SANE"])
+        if said("TTY-SANE") {
+            Ok(())
+        } else {
+            Err("no answer from stty yet".into())
+        }
     });
     eprintln!("[tui-e2e] done in {:.1} s", started.elapsed().as_secs_f64());
 }
