@@ -56,6 +56,35 @@ impl std::fmt::Display for Timing {
     }
 }
 
+/// The machine-readable result of a benchmark run: the p50 and p99 of the slowest view (the
+/// frame budget must hold for every view), memory, and every timing.
+pub fn summary_json(
+    flows: usize,
+    timings: &[Timing],
+    rss_mib: f64,
+    peak_rss_mib: f64,
+) -> serde_json::Value {
+    let ms = |d: Duration| (d.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let worst = |pick: fn(&Timing) -> Duration| timings.iter().map(pick).max().map_or(0.0, ms);
+    serde_json::json!({
+        "flows": flows,
+        "frame_p50_ms": worst(|t| t.p50),
+        "frame_p99_ms": worst(|t| t.p99),
+        "rss_mib": (rss_mib * 10.0).round() / 10.0,
+        "peak_rss_mib": (peak_rss_mib * 10.0).round() / 10.0,
+        "views": timings
+            .iter()
+            .map(|t| serde_json::json!({
+                "what": t.what,
+                "frames": t.samples,
+                "p50_ms": ms(t.p50),
+                "p99_ms": ms(t.p99),
+                "max_ms": ms(t.max),
+            }))
+            .collect::<Vec<_>>(),
+    })
+}
+
 /// Resident and peak resident memory of this process in KiB (`VmRSS`, `VmHWM`).
 pub fn memory_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -233,4 +262,25 @@ pub async fn live(
         wait_for_flows,
         timings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_reports_the_slowest_view() {
+        let ms = Duration::from_millis;
+        let timings = vec![
+            Timing::from("networks", vec![ms(1), ms(2), ms(3)]),
+            Timing::from("flows", vec![ms(4), ms(5), ms(9)]),
+        ];
+        let json = summary_json(10_000, &timings, 20.04, 25.0);
+        assert_eq!(json["flows"], 10_000);
+        assert_eq!(json["frame_p50_ms"], 5.0);
+        assert_eq!(json["frame_p99_ms"], 9.0);
+        assert_eq!(json["rss_mib"], 20.0);
+        assert_eq!(json["views"].as_array().map(Vec::len), Some(2));
+        assert_eq!(json["views"][1]["what"], "flows");
+    }
 }

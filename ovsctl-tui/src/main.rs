@@ -99,6 +99,10 @@ struct BenchArgs {
     /// Seconds of live measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// One JSON object instead of text: `flows`, `frame_p50_ms` and `frame_p99_ms` (of the
+    /// slowest view), `rss_mib`, `peak_rss_mib` and `views` (each timing).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Cli {
@@ -288,25 +292,23 @@ async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
 
 async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
     let (rss_before, _) = bench::memory_kib();
-    match &args.live {
+    let mut lines = Vec::new();
+    let timings = match &args.live {
         None => {
-            println!(
+            lines.push(format!(
                 "synthetic: {} flows on one bridge, {} frames per view, {}x{}",
                 args.flows, args.frames, args.width, args.height
-            );
-            for timing in bench::render(args.flows, args.frames, args.width, args.height) {
-                println!("  {timing}");
-            }
+            ));
+            let mut timings = bench::render(args.flows, args.frames, args.width, args.height);
             let small = bench::render(args.flows, args.frames / 3 + 1, 80, 24);
-            for timing in small.iter().take(4) {
-                println!("  {timing}");
-            }
+            timings.extend(small.into_iter().take(4));
+            timings
         }
         Some(bridge) => {
-            println!(
+            lines.push(format!(
                 "live: bridge {bridge}, at least {} flows, {} s, {}x{}",
                 args.flows, args.seconds, args.width, args.height
-            );
+            ));
             let report = bench::live(
                 cli.config(),
                 bridge,
@@ -317,23 +319,35 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
             )
             .await
             .map_err(anyhow::Error::msg)?;
-            println!(
+            lines.push(format!(
                 "  {} flows seen after {:.1} s; {} flow samples applied while drawing",
                 report.flows,
                 report.wait_for_flows.as_secs_f64(),
                 report.samples_applied
-            );
-            for timing in &report.timings {
-                println!("  {timing}");
-            }
+            ));
+            report.timings
         }
-    }
+    };
     let (rss, peak) = bench::memory_kib();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    if args.json {
+        println!(
+            "{}",
+            bench::summary_json(args.flows, &timings, mib(rss), mib(peak))
+        );
+        return Ok(());
+    }
+    for line in lines {
+        println!("{line}");
+    }
+    for timing in &timings {
+        println!("  {timing}");
+    }
     println!(
         "  memory: RSS {:.1} MiB (at start {:.1} MiB), peak RSS {:.1} MiB",
-        rss as f64 / 1024.0,
-        rss_before as f64 / 1024.0,
-        peak as f64 / 1024.0
+        mib(rss),
+        mib(rss_before),
+        mib(peak)
     );
     Ok(())
 }
