@@ -1010,7 +1010,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("1 2 3 4", "Networks, Endpoints, Flows, Trace"),
     ("↑ ↓  k j", "move the selection"),
     ("PgUp PgDn  ^b ^f", "page up / down (^u ^d: half a page)"),
-    ("g g  /  G", "first / last row"),
+    ("g g Home  /  G End", "first / last row"),
     (
         "Enter  l →",
         "drill down (network → endpoints → flows); run trace",

@@ -2,6 +2,7 @@
 //! scriptable `show`, `flows` and `trace` subcommands (plus `bench`).
 
 use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -167,12 +168,10 @@ async fn main() -> Result<()> {
         Some(Command::Show { json }) => {
             let inventory = load_inventory(&cli).await?;
             if *json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output::show_json(&inventory))?
-                );
+                let json = serde_json::to_string_pretty(&output::show_json(&inventory))?;
+                emit(&format!("{json}\n"))?;
             } else {
-                print!("{}", output::show_text(&inventory));
+                emit(&output::show_text(&inventory))?;
             }
         }
         Some(Command::Flows { target, json }) => flows(&cli, target.as_deref(), *json).await?,
@@ -181,7 +180,7 @@ async fn main() -> Result<()> {
                 .trace(bridge, flow)
                 .await
                 .context("ofproto/trace")?;
-            print!("{result}");
+            emit(&result)?;
         }
         Some(Command::Bench(args)) => run_bench(&cli, args).await?,
     }
@@ -280,14 +279,11 @@ async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
     }
     let owners = inventory.owner_names();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&output::flows_json(&all, &owners))?
-        );
+        let json = serde_json::to_string_pretty(&output::flows_json(&all, &owners))?;
+        emit(&format!("{json}\n"))
     } else {
-        print!("{}", output::flows_text(&all, &owners));
+        emit(&output::flows_text(&all, &owners))
     }
-    Ok(())
 }
 
 async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
@@ -331,23 +327,36 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
     let (rss, peak) = bench::memory_kib();
     let mib = |kib: u64| kib as f64 / 1024.0;
     if args.json {
-        println!(
-            "{}",
-            bench::summary_json(args.flows, &timings, mib(rss), mib(peak))
-        );
-        return Ok(());
+        let json = bench::summary_json(args.flows, &timings, mib(rss), mib(peak));
+        return emit(&format!("{json}\n"));
     }
+    let mut text = String::new();
     for line in lines {
-        println!("{line}");
+        text += &format!("{line}\n");
     }
     for timing in &timings {
-        println!("  {timing}");
+        text += &format!("  {timing}\n");
     }
-    println!(
-        "  memory: RSS {:.1} MiB (at start {:.1} MiB), peak RSS {:.1} MiB",
+    text += &format!(
+        "  memory: RSS {:.1} MiB (at start {:.1} MiB), peak RSS {:.1} MiB\n",
         mib(rss),
         mib(rss_before),
         mib(peak)
     );
-    Ok(())
+    emit(&text)
+}
+
+/// Writes a subcommand's output to stdout. When the reader has gone (`ovsctl-tui show | head
+/// -1`), the program ends quietly with status 0, as `print!` would otherwise panic.
+fn emit(text: &str) -> Result<()> {
+    let written = {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+    };
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        written => written.context("write to stdout"),
+    }
 }

@@ -345,7 +345,8 @@ pub struct OwnerNames {
 }
 
 impl OwnerNames {
-    /// The owner column of a flow: `net:<name>`, `ep:<name>`, `driver` or `-`.
+    /// The owner column of a flow: `net:<name>`, `ep:<name>` (the id digits when there is no
+    /// name), `driver:<kind>` or `-`.
     pub fn label(&self, owner: cookie::CookieOwner) -> String {
         use cookie::CookieOwner;
         match owner {

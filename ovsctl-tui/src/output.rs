@@ -123,7 +123,9 @@ pub struct FlowJson<'a> {
     pub owner_kind: &'static str,
     /// First 12 hex digits of the owning network or endpoint id.
     pub owner_id: Option<String>,
-    /// Docker name of the owner when known (`net:web`, `ep:web-1`), else as `owner_id`.
+    /// The OWNER column: `net:<name>` / `ep:<name>` with the Docker name when known, else with
+    /// the 12 id digits (`net:1a2b3c4d5e6f`); `driver:<kind>` for the driver's other flows; `-`
+    /// for foreign flows.
     pub owner: String,
     #[serde(rename = "match")]
     pub match_text: &'a str,

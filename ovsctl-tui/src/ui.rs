@@ -245,22 +245,42 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
             if reverse { " ↕" } else { "" }
         )));
     }
-    if let Some(error) = &status.last_error {
-        spans.push(Span::raw(" │ "));
-        spans.push(Span::styled(
-            format!("error: {error}"),
-            Style::new().fg(Color::Red),
-        ));
-    }
     let help = Line::from(Span::styled(
         "? help  q quit ",
         Style::new().fg(Color::DarkGray),
     ));
-    let help_width = help.width() as u16;
-    let [left, right] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(help_width)]).areas(area);
+    // The help goes right, after at least one blank. The error before it is cut short (with
+    // `…`); when not even its first few characters would fit, the help makes room for it.
+    const ERROR_MIN: usize = 16;
+    let fixed: usize = spans.iter().map(Span::width).sum();
+    let error_prefix = " │ error: ".chars().count();
+    let shortest = fixed
+        + status.last_error.as_ref().map_or(0, |error| {
+            error_prefix + error.chars().count().min(ERROR_MIN)
+        });
+    let help_width = if shortest + 1 + help.width() <= usize::from(area.width) {
+        help.width() as u16
+    } else {
+        0
+    };
+    let [left, _, right] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(u16::from(help_width > 0)),
+        Constraint::Length(help_width),
+    ])
+    .areas(area);
+    if let Some(error) = &status.last_error {
+        let room = usize::from(left.width).saturating_sub(fixed + error_prefix);
+        spans.push(Span::raw(" │ "));
+        spans.push(Span::styled(
+            format!("error: {}", format::clip(error, 0, room)),
+            Style::new().fg(Color::Red),
+        ));
+    }
     frame.render_widget(Line::from(spans), left);
-    frame.render_widget(help.right_aligned(), right);
+    if help_width > 0 {
+        frame.render_widget(help.right_aligned(), right);
+    }
 }
 
 fn render_filter(frame: &mut Frame, app: &App, area: Rect) {
@@ -746,15 +766,19 @@ fn render_trace(frame: &mut Frame, app: &mut App, area: Rect) {
         " j/k field · h/l change · e edit · Enter run",
         Style::new().fg(Color::DarkGray),
     )));
-    let form_height = (lines.len() as u16 + 2).min(area.height.saturating_sub(3));
+    let form_widget = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block(" Trace ".to_string()));
+    // As tall as the lines once wrapped (the Flow line takes several on narrow screens), so
+    // that the key hint stays visible. `line_count` adds the top and bottom border but wraps
+    // at the width it is given: the inner one.
+    let wrapped = form_widget.line_count(area.width.saturating_sub(2));
+    let form_height = u16::try_from(wrapped)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(3));
     let [form_area, result_area] =
-        Layout::vertical([Constraint::Length(form_height + 1), Constraint::Min(3)]).areas(area);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(" Trace ".to_string())),
-        form_area,
-    );
+        Layout::vertical([Constraint::Length(form_height), Constraint::Min(3)]).areas(area);
+    frame.render_widget(form_widget, form_area);
     let (text, style, title) = match (&form.result, form.running) {
         (_, true) => ("running…".to_string(), Style::new(), " Result ".to_string()),
         (None, _) => (
@@ -849,4 +873,35 @@ pub fn render_to_text(app: &mut App, width: u16, height: u16) -> String {
         text.push('\n');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::state::Update;
+
+    fn status_line(width: u16, error: &str) -> String {
+        let mut app = App::new(fixtures::state(0));
+        app.on_update(Update::Error(error.to_string()));
+        let text = render_to_text(&mut app, width, 24);
+        text.lines().last().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn status_line_cuts_the_error_before_the_help() {
+        let error = "fdb/show br-ext: no such bridge";
+        let wide = status_line(160, error);
+        assert!(wide.contains(&format!("error: {error} ")), "{wide}");
+        assert!(wide.ends_with("? help  q quit"), "{wide}");
+        // Room for part of the error: it ends in `…`, then a blank, then the help.
+        let narrow = status_line(100, error);
+        assert!(narrow.ends_with("… ? help  q quit"), "{narrow}");
+        assert!(narrow.contains("error: fdb/show"), "{narrow}");
+        // Not even 16 characters of it: the help gives way.
+        let tight = status_line(80, error);
+        assert!(tight.contains("error: fdb/show br-ext:"), "{tight}");
+        assert!(tight.ends_with('…'), "{tight}");
+        assert!(!tight.contains("? help"), "{tight}");
+    }
 }

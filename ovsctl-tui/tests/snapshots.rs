@@ -45,7 +45,8 @@ fn endpoints_view_of_all_networks() {
 
 #[test]
 fn endpoints_after_enter_on_a_network_and_a_sort() {
-    // Enter on the first network (web), then sort by received packets, descending.
+    // Enter on the first network (web), then five `s` from the default column (network):
+    // container, ofport, address, rx, tx. So sorted by transmitted packets/s, largest first.
     check("endpoints_drilled_sorted", |app| keys(app, "\nsssss"));
 }
 
