@@ -402,12 +402,21 @@ fn message(version: Version) -> impl Strategy<Value = Message> {
     ]
 }
 
+/// `cases` unless `PROPTEST_CASES` is set (a longer run: `PROPTEST_CASES=100000`).
+fn config(cases: u32) -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = cases;
+    }
+    config
+}
+
 fn versioned_message() -> impl Strategy<Value = (Version, Message)> {
     version().prop_flat_map(|v| message(v).prop_map(move |m| (v, m)))
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(config(512))]
 
     #[test]
     fn decoder_never_panics_on_arbitrary_bytes(bytes in vec(any::<u8>(), 0..600)) {
