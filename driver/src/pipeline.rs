@@ -181,6 +181,22 @@ impl NetworkPlan {
         flows
     }
 
+    /// The flows of some owners only (cookies: the network's, endpoints'), as [`Self::flows`]
+    /// lists them, without building everyone else's: an endpoint's change costs the same
+    /// however many endpoints the network has (the network's own flows aside).
+    pub fn flows_of(&self, owners: &[u64]) -> Vec<Flow> {
+        let mut flows = Vec::new();
+        if owners.contains(&self.network_cookie()) {
+            flows.extend(self.network_flows());
+        }
+        for endpoint in &self.endpoints {
+            if owners.contains(&endpoint_cookie(&endpoint.record.endpoint_id)) {
+                flows.extend(self.endpoint_flows(endpoint));
+            }
+        }
+        flows
+    }
+
     /// Flows that belong to the network as a whole (cookie of the network).
     pub fn network_flows(&self) -> Vec<Flow> {
         let cookie = self.network_cookie();

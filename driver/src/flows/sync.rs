@@ -1,23 +1,23 @@
 //! Keeping each bridge's flows in line with its [`NetworkPlan`], cheaply.
 //!
 //! The first time a bridge is touched (and after any failure) its driver flows are dumped and
-//! the whole difference applied; the plan and the installed flows are then remembered, so an
-//! endpoint coming or going only compares and sends the flows of its own cookie and of the
-//! network's: no dump, no OVSDB scan, constant work per endpoint. One task at a time works on a
-//! bridge: [`FlowSync::lock`] hands out the bridge's guard.
+//! the whole difference applied; the plan is then remembered, and the switch is known to hold
+//! exactly the plan's flows. An endpoint coming or going only builds, compares and sends the
+//! flows of its own cookie and of the network's under the old and the new plan: no dump, no
+//! OVSDB scan, no copy of every flow in memory. One task at a time works on a bridge:
+//! [`FlowSync::lock`] hands out the bridge's guard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{diff, FlowError, FlowKey, FlowTables};
-use crate::pipeline::{Flow, NetworkPlan};
+use super::{diff, FlowError, FlowTables};
+use crate::pipeline::NetworkPlan;
 
-/// What the driver knows a bridge has, once synchronised.
+/// What the driver knows a bridge has, once synchronised: the flows of this plan.
 struct Synced {
     plan: NetworkPlan,
-    installed: BTreeMap<FlowKey, Flow>,
 }
 
 type Slot = Arc<Mutex<Option<Synced>>>;
@@ -92,10 +92,7 @@ impl BridgeFlows {
             }
             self.tables.apply(&self.bridge, changes).await?;
         }
-        *self.state = Some(Synced {
-            plan,
-            installed: desired.into_iter().map(|f| (FlowKey::of(&f), f)).collect(),
-        });
+        *self.state = Some(Synced { plan });
         Ok(())
     }
 
@@ -106,13 +103,8 @@ impl BridgeFlows {
         let Some(synced) = self.state.as_mut() else {
             return self.full_sync(plan).await;
         };
-        let owned = |f: &&Flow| owners.contains(&f.cookie);
-        let before: Vec<Flow> = synced.installed.values().filter(owned).cloned().collect();
-        let after: Vec<Flow> = plan
-            .flows()
-            .into_iter()
-            .filter(|f| owners.contains(&f.cookie))
-            .collect();
+        let before = synced.plan.flows_of(owners);
+        let after = plan.flows_of(owners);
         let changes = diff(&before, &after);
         if !changes.is_empty() {
             if let Err(err) = self.tables.apply(&self.bridge, changes).await {
@@ -121,10 +113,6 @@ impl BridgeFlows {
             }
         }
         let synced = self.state.as_mut().expect("checked above");
-        synced.installed.retain(|_, f| !owners.contains(&f.cookie));
-        synced
-            .installed
-            .extend(after.into_iter().map(|f| (FlowKey::of(&f), f)));
         synced.plan = plan;
         Ok(())
     }

@@ -251,3 +251,19 @@ fn arp_responder_can_be_turned_off() {
     assert_eq!(answers(&on), 2);
     assert_eq!(answers(&off), 0);
 }
+
+#[test]
+fn flows_of_some_owners_are_those_of_the_whole_pipeline() {
+    let mut plan = plan(NetworkOptions::default(), Some(9));
+    plan.endpoints.push(endpoint('c', 3, &["10.20.0.4/24"]));
+    let all = plan.flows();
+    let network = network_cookie(NET);
+    let b = endpoint_cookie(&"b".repeat(64));
+    let c = endpoint_cookie(&"c".repeat(64));
+    for owners in [vec![network], vec![b], vec![network, c], vec![b, c], vec![]] {
+        let expected: Vec<&Flow> = all.iter().filter(|f| owners.contains(&f.cookie)).collect();
+        let got = plan.flows_of(&owners);
+        assert_eq!(got.iter().collect::<Vec<_>>(), expected, "owners {owners:x?}");
+    }
+    assert!(!plan.flows_of(&[c]).is_empty());
+}
