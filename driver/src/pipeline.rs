@@ -48,6 +48,12 @@ const ARP_REQUEST: u16 = 1;
 const ARP_REPLY: u64 = 2;
 /// Register that marks frames from endpoints (untrusted) for the icc rules.
 const FROM_ENDPOINT_REG: u8 = 0;
+/// Priority of the catch-all flow of each table (drop, or on to the next table). Not 0: a
+/// bridge without `fail_mode=secure` (what `ovs-vsctl add-br` makes, and what `ovs.bridge`
+/// may adopt) has the operator's `cookie=0 priority=0 actions=NORMAL`, and an OpenFlow add of
+/// the same match and priority replaces a flow whatever its cookie. At 1 the driver's flow
+/// takes precedence while the network exists and the operator's is still there when it goes.
+pub const PRIORITY_CATCH_ALL: u16 = 1;
 
 fn cookie(kind: u64, id: &str) -> u64 {
     let digits = id.get(..12).unwrap_or(id);
@@ -202,14 +208,19 @@ impl NetworkPlan {
         let cookie = self.network_cookie();
         let flow = flow_maker(cookie);
         let mut flows = vec![
-            flow(TABLE_INGRESS, 0, Match::new(), vec![]),
+            flow(TABLE_INGRESS, PRIORITY_CATCH_ALL, Match::new(), vec![]),
             flow(
                 TABLE_INGRESS,
                 200,
                 Match::new().in_port(port::LOCAL),
                 vec![goto(TABLE_ARP)],
             ),
-            flow(TABLE_ARP, 0, Match::new(), vec![goto(TABLE_FORWARD)]),
+            flow(
+                TABLE_ARP,
+                PRIORITY_CATCH_ALL,
+                Match::new(),
+                vec![goto(TABLE_FORWARD)],
+            ),
         ];
         if let Some(uplink) = self.uplink_ofport {
             let (flow_match, mut instructions) = match self.network.options.vlan {
@@ -233,7 +244,7 @@ impl NetworkPlan {
         let unknown_unicast = to_uplink(self);
         flows.push(flow(
             TABLE_FORWARD,
-            0,
+            PRIORITY_CATCH_ALL,
             Match::new(),
             if unknown_unicast.is_empty() {
                 vec![]

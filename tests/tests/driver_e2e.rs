@@ -483,10 +483,24 @@ fn option_bridge_and_existing_bridges(env: &Env) {
         "brexist",
         "datapath_type=netdev",
     ]);
+    // `add-br` without fail_mode=secure gives the bridge `priority=0 actions=NORMAL`: the
+    // operator's flow, which the driver must neither replace nor delete.
+    let has_normal_flow = |after: &str| {
+        let flows = env.ofctl_ok(&["dump-flows", "brexist"]);
+        env_assert!(
+            env,
+            flows
+                .lines()
+                .any(|line| line.contains("priority=0") && line.contains("actions=NORMAL")),
+            "brexist should keep its priority=0 actions=NORMAL flow {after}:\n{flows}"
+        );
+    };
+    has_normal_flow("when added");
     env.create_network(
         "existing",
         &["-o", "ovs.bridge=brexist", "--subnet", "10.20.8.0/24"],
     );
+    has_normal_flow("while the network uses it");
     let ids = env.external_ids("Bridge", "brexist");
     env_assert!(
         env,
@@ -503,6 +517,7 @@ fn option_bridge_and_existing_bridges(env: &Env) {
         env.bridge_exists("brexist"),
         "docker network rm must not delete a pre-existing bridge"
     );
+    has_normal_flow("after docker network rm");
     assert_nothing_left(env, &["brexist"], "removing network existing");
     env.vsctl_ok(&["del-br", "brexist"]);
 }

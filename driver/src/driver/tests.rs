@@ -539,6 +539,46 @@ async fn foreign_flows_are_never_touched() {
 }
 
 #[tokio::test]
+async fn adopted_bridge_keeps_its_default_normal_flow() {
+    use openflow::codec::action::{port, Action, Instruction};
+    let f = fixture();
+    let bridge = "br-ops";
+    f.switch.add_foreign_bridge(bridge);
+    // What `ovs-vsctl add-br` gives a bridge without fail_mode secure.
+    let normal = crate::pipeline::Flow {
+        table: 0,
+        priority: 0,
+        cookie: 0,
+        flow_match: openflow::Match::new(),
+        instructions: vec![Instruction::ApplyActions(vec![Action::output(
+            port::NORMAL,
+        )])],
+    };
+    f.flows
+        .apply(bridge, vec![crate::flows::FlowChange::Add(normal.clone())])
+        .await
+        .unwrap();
+    f.network(json!({"ovs.bridge": bridge})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    assert!(
+        f.flows.flows(bridge).contains(&normal),
+        "replaced on create"
+    );
+    assert!(f.driver.reconcile_all().await.is_empty());
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+    f.driver
+        .delete_network(NetworkRequest {
+            network_id: NET.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.flows.flows(bridge), vec![normal]);
+}
+
+#[tokio::test]
 async fn endpoint_changes_send_only_their_flows_without_dumping() {
     let f = fixture();
     f.network(json!({})).await;

@@ -97,6 +97,41 @@ fn every_flow_is_well_formed_and_unique() {
 }
 
 #[test]
+fn no_flow_collides_with_a_bridges_default_normal_flow() {
+    // `ovs-vsctl add-br` without fail_mode=secure gives `priority=0 actions=NORMAL` (match
+    // all); a driver flow with the same match and priority would replace it.
+    for options in [
+        NetworkOptions::default(),
+        NetworkOptions {
+            icc: Some(false),
+            arp_responder: Some(false),
+            uplink: Some("eth9".into()),
+            vlan: Some(42),
+            ..Default::default()
+        },
+    ] {
+        let flows = plan(options, Some(9)).flows();
+        assert!(
+            flows.iter().all(|f| f.priority > 0),
+            "{:?}",
+            flows.iter().find(|f| f.priority == 0)
+        );
+        for table in [TABLE_INGRESS, TABLE_ARP, TABLE_FORWARD] {
+            let catch_all: Vec<&Flow> = flows
+                .iter()
+                .filter(|f| f.table == table && f.flow_match.fields.is_empty())
+                .collect();
+            assert_eq!(catch_all.len(), 1, "table {table}: {catch_all:?}");
+            assert_eq!(catch_all[0].priority, PRIORITY_CATCH_ALL);
+            assert!(flows
+                .iter()
+                .filter(|f| f.table == table && !f.flow_match.fields.is_empty())
+                .all(|f| f.priority > PRIORITY_CATCH_ALL));
+        }
+    }
+}
+
+#[test]
 fn cookies_name_their_owner() {
     let plan = plan(NetworkOptions::default(), None);
     let a = &plan.endpoints[0];
@@ -210,7 +245,7 @@ fn uplink_vlan_is_pushed_and_popped() {
     .network_flows();
     let unknown = flows
         .iter()
-        .find(|f| f.table == TABLE_FORWARD && f.priority == 0)
+        .find(|f| f.table == TABLE_FORWARD && f.priority == PRIORITY_CATCH_ALL)
         .unwrap();
     let Instruction::ApplyActions(actions) = &unknown.instructions[0] else {
         panic!("{unknown:?}")
