@@ -80,6 +80,8 @@ pub struct DriverConfig {
     pub ofport_wait: Duration,
     /// How long an endpoint may stay unjoined before the janitor removes it.
     pub unjoined_grace: Duration,
+    /// How long a joined endpoint's sandbox must stay missing before the janitor removes it.
+    pub sandbox_grace: Duration,
 }
 
 impl Default for DriverConfig {
@@ -89,6 +91,7 @@ impl Default for DriverConfig {
             bridge_link_wait: Duration::from_secs(10),
             ofport_wait: Duration::from_secs(5),
             unjoined_grace: janitor::UNJOINED_GRACE,
+            sandbox_grace: janitor::SANDBOX_GRACE,
         }
     }
 }

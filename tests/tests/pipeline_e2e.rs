@@ -13,7 +13,6 @@ use std::panic;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e_tests::env::IMAGE;
 use e2e_tests::{
     bridge_name, env_assert, env_assert_eq, port_name, run_scenarios, wait_until, ContainerNet,
     Env, EnvOptions,
@@ -222,44 +221,6 @@ impl Drop for ForwardingOff<'_> {
     }
 }
 
-/// `docker run -d` like `Env::run_container`, retried once when it hits a known driver race:
-/// the janitor (every 10 s) judges a joined endpoint's sandbox "vanished" in the moment between
-/// Docker's Join and the container's start (its netns file does not exist yet), removes the
-/// endpoint, and Docker then fails with "failed to add interface ovc… to sandbox". That is not
-/// what these tests check; the retry is loud, and should go once the driver is fixed.
-fn start_container(env: &Env, name: &str, network: &str, extra: &[&str]) {
-    let mut args = vec![
-        "run",
-        "-d",
-        "--pull",
-        "never",
-        "--name",
-        name,
-        "--network",
-        network,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[IMAGE, "sleep", "3600"]);
-    let output = env.docker(&args);
-    if output.success() {
-        return;
-    }
-    if !output
-        .stderr
-        .contains("to sandbox: failed to get link by name")
-    {
-        env.expect_success(output);
-        return;
-    }
-    eprintln!(
-        "[pipeline_e2e] WARNING: starting {name} hit the driver's janitor race (endpoint \
-         removed between Join and container start); retrying once:\n{}",
-        output.describe()
-    );
-    env.docker_ok(&["rm", "-f", name]);
-    env.docker_ok(&args);
-}
-
 /// Creates a network and runs the containers (name, extra `docker run` options) on it;
 /// returns the bridge and the containers' attachments, in order.
 fn network_with_containers(
@@ -272,7 +233,7 @@ fn network_with_containers(
     let nets = containers
         .iter()
         .map(|(name, extra)| {
-            start_container(env, name, network, extra);
+            env.run_container(name, network, extra);
             env.container_net(name, network)
         })
         .collect();
@@ -841,7 +802,7 @@ fn operator_flows_survive_churn_and_repair(env: &Env) {
 
     // Endpoint churn: containers come and go, the network stays.
     for name in ["o3", "o4", "o5"] {
-        start_container(env, name, "op", &[]);
+        env.run_container(name, "op", &[]);
     }
     let o5 = env.container_net("o5", "op");
     env.wait_ping("o5", &o2.ipv4);

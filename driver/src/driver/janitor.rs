@@ -16,6 +16,17 @@ use crate::switch::EndpointRecord;
 /// an endpoint right after creating it and deletes it right after leaving.
 pub const UNJOINED_GRACE: Duration = Duration::from_secs(60);
 
+/// How long, by default, a joined endpoint's sandbox must stay missing before the endpoint
+/// counts as stale. Docker joins before the container starts, and the namespace file appears
+/// only with the start, so a sandbox missing once may just not be there yet.
+///
+/// Why "missing in two rounds this far apart" rather than "seen present, then missing": the
+/// latter rests on what the driver saw earlier, which a restarted driver has lost, and an
+/// endpoint whose sandbox never appeared (Docker died between Join and the start) would never
+/// be collected. Two observations need no history and a restart only delays them; the grace
+/// need only exceed the time from Join to the container start (well under a second usually).
+pub const SANDBOX_GRACE: Duration = Duration::from_secs(10);
+
 /// What the janitor remembers between rounds.
 #[derive(Default)]
 pub struct JanitorState {
@@ -23,6 +34,9 @@ pub struct JanitorState {
     creating: Mutex<HashSet<String>>,
     /// When each endpoint was first seen without a sandbox.
     unjoined_since: Mutex<HashMap<String, Instant>>,
+    /// Each endpoint whose sandbox was missing in the rounds since: the sandbox and the round
+    /// that first missed it. A round that finds it (or another sandbox) starts over.
+    sandbox_missing_since: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// Marks a port as being created until dropped.
@@ -40,6 +54,32 @@ impl JanitorState {
         CreatingGuard {
             state: self,
             port: port.to_string(),
+        }
+    }
+
+    /// Whether the endpoint's sandbox is missing now and was in every round since one at least
+    /// `grace` ago (see [`SANDBOX_GRACE`]).
+    fn sandbox_gone(&self, endpoint: &EndpointRecord, grace: Duration, now: Instant) -> bool {
+        let mut missing = self
+            .sandbox_missing_since
+            .lock()
+            .expect("janitor state poisoned");
+        let Some(sandbox) = endpoint.sandbox.as_deref().filter(|s| sandbox_vanished(s)) else {
+            missing.remove(&endpoint.port);
+            return false;
+        };
+        match missing.get(&endpoint.port) {
+            Some((seen, since)) if seen == sandbox => {
+                let gone = now.duration_since(*since) >= grace;
+                if gone {
+                    missing.remove(&endpoint.port);
+                }
+                gone
+            }
+            _ => {
+                missing.insert(endpoint.port.clone(), (sandbox.to_string(), now));
+                false
+            }
         }
     }
 
@@ -103,7 +143,10 @@ impl Driver {
                     stale.push((endpoint, "its veth is gone (container died without Leave)"));
                     continue;
                 }
-                if endpoint.sandbox.as_deref().is_some_and(sandbox_vanished) {
+                if self
+                    .janitor
+                    .sandbox_gone(&endpoint, self.config.sandbox_grace, now)
+                {
                     stale.push((
                         endpoint,
                         "its sandbox is gone (container died without Leave)",
@@ -156,6 +199,11 @@ impl Driver {
         }
         self.janitor
             .unjoined_since
+            .lock()
+            .expect("janitor state poisoned")
+            .retain(|port, _| known_ports.contains(port));
+        self.janitor
+            .sandbox_missing_since
             .lock()
             .expect("janitor state poisoned")
             .retain(|port, _| known_ports.contains(port));

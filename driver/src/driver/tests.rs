@@ -41,6 +41,7 @@ fn fixture() -> Fixture {
             bridge_link_wait: Duration::from_millis(200),
             ofport_wait: Duration::from_millis(200),
             unjoined_grace: Duration::from_millis(300),
+            sandbox_grace: Duration::from_millis(300),
         },
     );
     Fixture {
@@ -705,6 +706,46 @@ async fn janitor_keeps_joined_endpoints() {
 }
 
 #[tokio::test]
+async fn janitor_waits_for_a_sandbox_that_is_not_there_yet() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    // Docker joins before the container starts; the namespace file appears only then.
+    let netns_dir = tempfile::tempdir().unwrap();
+    let sandbox = netns_dir.path().join("0123abcd");
+    f.driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: EP.into(),
+            sandbox_key: sandbox.to_string_lossy().into_owned(),
+            options: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    // The container starts: a namespace at the sandbox path, past the grace.
+    std::os::unix::fs::symlink("/proc/self/ns/net", &sandbox).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    // The container dies without Leave. Missing in one round is not enough (it was missing
+    // before it was there; that does not count either).
+    std::fs::remove_file(&sandbox).unwrap();
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    assert!(f.switch.bridges()["br-111111111111"]
+        .ports
+        .contains_key("ovsaaaaaaaaaaaa"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let removed = f.driver.collect_garbage().await.unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0].contains("sandbox"), "{removed:?}");
+    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+}
+
+#[tokio::test]
 async fn janitor_removes_endpoints_whose_sandbox_vanished() {
     let f = fixture();
     f.network(json!({})).await;
@@ -726,6 +767,8 @@ async fn janitor_removes_endpoints_whose_sandbox_vanished() {
         .unwrap();
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
     std::fs::remove_file(&sandbox).unwrap();
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
