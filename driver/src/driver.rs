@@ -456,6 +456,7 @@ impl Driver {
         let id = DockerId::parse("NetworkID", &request.network_id)?;
         let _guard = self.network_lock.lock().await;
         let Some(network) = self.find_network(&id).await? else {
+            tracing::debug!(network = %id, "DeleteNetwork of an unknown network: already gone");
             return Ok(());
         };
         let mut failures = Vec::new();
@@ -649,6 +650,7 @@ impl Driver {
         match self.switch.endpoint(&port).await? {
             Some(endpoint) if endpoint.endpoint_id != endpoint_id.as_str() => {
                 // The port is another endpoint's (same 12-digit prefix): ours is long gone.
+                tracing::debug!(endpoint = %endpoint_id, "DeleteEndpoint: already gone");
             }
             Some(endpoint) if endpoint.network_id == network_id.as_str() => {
                 let mut flows = self.flows.lock(&endpoint.bridge).await;
@@ -682,6 +684,7 @@ impl Driver {
             }
             None => {
                 // Nothing recorded: a veth left by a crash mid-create may still exist.
+                tracing::debug!(endpoint = %endpoint_id, "DeleteEndpoint: already gone");
                 self.remove_veth(&port).await?;
             }
         }
@@ -744,7 +747,8 @@ impl Driver {
         })
     }
 
-    /// `NetworkDriver.Leave`: forgets the sandbox. Leaving twice is fine.
+    /// `NetworkDriver.Leave`: forgets the sandbox. Leaving twice is fine, and so is leaving an
+    /// endpoint that is already gone (deleted, or collected by the janitor).
     pub async fn leave(&self, request: EndpointRequest) -> Result<(), DriverError> {
         let (network_id, endpoint_id) =
             Self::parse_endpoint_ids(&request.network_id, &request.endpoint_id)?;
@@ -755,9 +759,14 @@ impl Driver {
                 }
                 Ok(())
             }
-            Some(_) | None => Err(DriverError::NotFound(format!(
-                "endpoint {endpoint_id} not found on network {network_id}"
+            Some(endpoint) => Err(DriverError::NotFound(format!(
+                "endpoint {endpoint_id} belongs to network {}, not {network_id}",
+                endpoint.network_id
             ))),
+            None => {
+                tracing::debug!(endpoint = %endpoint_id, "Leave: already gone");
+                Ok(())
+            }
         }
     }
 

@@ -365,8 +365,22 @@ async fn unknown_ids_are_clear_errors() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
-    let err = f.driver.leave(ep_req(NET, EP2)).await.unwrap_err();
-    assert!(err.to_string().contains("not found"));
+    let err = f
+        .driver
+        .join(JoinRequest {
+            network_id: NET.into(),
+            endpoint_id: EP2.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+    let err = f
+        .driver
+        .endpoint_oper_info(ep_req(NET, EP2))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
     let err = f
         .driver
         .create_endpoint(endpoint_request("", EP, ""))
@@ -379,13 +393,32 @@ async fn unknown_ids_are_clear_errors() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("EndpointID"));
-    // Deleting what does not exist is done.
+    // Tearing down what does not exist is done (Docker retries teardown after failures).
+    f.driver.leave(ep_req(NET, EP2)).await.unwrap();
+    f.driver.delete_endpoint(ep_req(NET, EP2)).await.unwrap();
     f.driver
         .delete_network(NetworkRequest {
             network_id: NET.into(),
         })
         .await
         .unwrap();
+    // Also on a network that exists, and after the endpoint was deleted.
+    f.network(json!({})).await;
+    f.driver.leave(ep_req(NET, EP2)).await.unwrap();
+    f.driver.delete_endpoint(ep_req(NET, EP2)).await.unwrap();
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    // An endpoint of another network is not "gone": that is a mix-up, said as such.
+    let err = f.driver.leave(ep_req(NET2, EP)).await.unwrap_err();
+    assert!(err.to_string().contains("belongs to network"), "{err}");
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+    f.driver.leave(ep_req(NET, EP)).await.unwrap();
+    f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
+    // Malformed ids are still refused.
+    let err = f.driver.leave(ep_req(NET, "../../x")).await.unwrap_err();
+    assert!(err.to_string().contains("EndpointID"), "{err}");
 }
 
 #[tokio::test]
