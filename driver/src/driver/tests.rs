@@ -255,8 +255,12 @@ async fn endpoint_lifecycle() {
     );
 
     let info = f.driver.endpoint_oper_info(ep_req(NET, EP)).await.unwrap();
+    assert_eq!(info.value["bridge"], json!("br-111111111111"));
     assert_eq!(info.value["port"], json!("ovsaaaaaaaaaaaa"));
     assert_eq!(info.value["ofport"], json!(1));
+    assert_eq!(info.value["mac"], json!(mac));
+    assert_eq!(info.value["addresses"], json!(["10.20.0.2/24"]));
+    assert!(!info.value.contains_key("error"), "{:?}", info.value);
 
     f.driver.leave(ep_req(NET, EP)).await.unwrap();
     let port = &f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"];
