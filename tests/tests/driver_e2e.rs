@@ -6,12 +6,14 @@
 //! environment in between, and reports every failing scenario by name.
 
 use std::collections::BTreeSet;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use e2e_tests::env::TOOL_TIMEOUT;
 use e2e_tests::{
     bridge_name, env_assert, env_assert_eq, is_driver_link, port_name, random_id, run_scenarios,
-    wait_until, Env, EnvOptions,
+    wait_until, CmdOutput, Env, EnvOptions,
 };
 use serde_json::{json, Value};
 
@@ -253,6 +255,14 @@ fn networks_containers_and_options() {
             ),
             ("option_uplink_and_vlan", option_uplink_and_vlan),
             (
+                "uplink_vlan_is_tagged_on_the_wire",
+                uplink_vlan_is_tagged_on_the_wire,
+            ),
+            (
+                "internal_network_has_no_gateway",
+                internal_network_has_no_gateway,
+            ),
+            (
                 "invalid_options_are_refused_naming_the_key",
                 invalid_options_are_refused_naming_the_key,
             ),
@@ -321,6 +331,21 @@ fn network_create_makes_a_bridge_per_contract(env: &Env) {
         env.ovs_column("Bridge", &bridge, "datapath_type"),
         vec!["netdev".to_string()],
         "datapath_type of {bridge}"
+    );
+    let protocols = env.ovs_column("Bridge", &bridge, "protocols");
+    for protocol in ["OpenFlow10", "OpenFlow13", "OpenFlow14"] {
+        env_assert!(
+            env,
+            protocols.iter().any(|have| have == protocol),
+            "protocols of {bridge} should include {protocol}: {protocols:?}"
+        );
+    }
+    // Without -O, ovs-ofctl speaks only OpenFlow 1.0: this fails unless the bridge allows it.
+    let flows = env.ofctl_ok(&["dump-flows", &bridge]);
+    env_assert!(
+        env,
+        flows.contains(&format!("cookie=0xdc01{}", &id[..12])),
+        "`ovs-ofctl dump-flows {bridge}` (no -O) should list the network's flows:\n{flows}"
     );
     assert_gateway_on_bridge(env, &bridge, &["10.20.1.1/24"]);
 
@@ -523,7 +548,21 @@ fn option_bridge_and_existing_bridges(env: &Env) {
 }
 
 fn option_mtu_sets_the_container_mtu(env: &Env) {
-    env.create_network("small", &["-o", "ovs.mtu=1400", "--subnet", "10.20.9.0/24"]);
+    let id = env.create_network("small", &["-o", "ovs.mtu=1400", "--subnet", "10.20.9.0/24"]);
+    // The bridge's internal (gateway) port too: in OVSDB and on the link.
+    let bridge = bridge_name(&id);
+    env_assert_eq!(
+        env,
+        env.ovs_column("Interface", &bridge, "mtu_request"),
+        vec!["1400".to_string()],
+        "mtu_request of the internal interface {bridge}"
+    );
+    eventually(env, &format!("{bridge} to get mtu 1400"), || {
+        match env.link_mtu(&bridge) {
+            1400 => Ok(()),
+            mtu => Err(format!("{bridge} has mtu {mtu}")),
+        }
+    });
     env.run_container("cm", "small", &[]);
     let mtu = env.docker_ok(&["exec", "cm", "cat", "/sys/class/net/eth0/mtu"]);
     env_assert_eq!(env, mtu, "1400", "container eth0 mtu with ovs.mtu=1400");
@@ -600,6 +639,307 @@ fn option_uplink_and_vlan(env: &Env) {
         port_to_br.describe()
     );
     env.ip_ok(&["link", "del", "upl0"]);
+}
+
+/// A network namespace of its own for the far end of an uplink, so that the environment's
+/// netns (which holds the bridge's gateway addresses) cannot route around the wire. Deleted on
+/// drop, also when the scenario fails (which takes the veth pair with it).
+struct WireNetns<'a> {
+    env: &'a Env,
+    name: String,
+}
+
+impl<'a> WireNetns<'a> {
+    fn new(env: &'a Env) -> Self {
+        let name = format!("{}-wire", env.netns());
+        let mut add = Command::new("ip");
+        add.args(["netns", "add", &name]);
+        env.expect_success(env.run_recorded(add, TOOL_TIMEOUT));
+        WireNetns { env, name }
+    }
+
+    /// Runs `command` inside the namespace.
+    fn exec(&self, command: &[&str]) -> CmdOutput {
+        let mut exec = Command::new("ip");
+        exec.args(["netns", "exec", &self.name]).args(command);
+        self.env.run_recorded(exec, TOOL_TIMEOUT)
+    }
+
+    fn sh(&self, script: &str) -> String {
+        self.env.expect_success(self.exec(&["sh", "-c", script]))
+    }
+
+    /// One `ping -c 2 -W 2` from the namespace.
+    fn ping(&self, target: &str) -> CmdOutput {
+        self.exec(&["ping", "-c", "2", "-W", "2", target])
+    }
+}
+
+impl Drop for WireNetns<'_> {
+    fn drop(&mut self) {
+        let mut del = Command::new("ip");
+        del.args(["netns", "del", &self.name]);
+        let output = self.env.run_recorded(del, TOOL_TIMEOUT);
+        if !output.success() {
+            eprintln!(
+                "[e2e] could not delete {}: {}",
+                self.name,
+                output.describe()
+            );
+        }
+    }
+}
+
+/// The far end of an uplink (`upl1`, veth peer `upl1p`): an OVS bridge `farbr` that does what
+/// a VLAN subinterface would (this kernel may lack 8021q, so `ip link add ... type vlan` is no
+/// option): frames from the wire tagged with its VLAN lose the tag and go to the far host, the far
+/// host's frames get the tag; everything else is dropped (`fail_mode=secure`). The far host is a
+/// veth (`farh`, peer `farhp` with 10.20.16.250/24) in a netns of its own, so the environment's
+/// netns (which holds the bridge's gateway address) cannot route around the wire.
+fn far_end_of_uplink(env: &Env) -> WireNetns<'_> {
+    let wire = WireNetns::new(env);
+    env.ip_ok(&[
+        "link", "add", "upl1", "type", "veth", "peer", "name", "upl1p",
+    ]);
+    env.ip_ok(&[
+        "link", "add", "farh", "type", "veth", "peer", "name", "farhp", "netns", &wire.name,
+    ]);
+    for link in ["upl1", "upl1p", "farh"] {
+        env.ip_ok(&["link", "set", link, "up"]);
+    }
+    wire.sh("ip link set farhp up && ip addr add 10.20.16.250/24 dev farhp");
+    env.vsctl_ok(&[
+        "add-br",
+        "farbr",
+        "--",
+        "set",
+        "Bridge",
+        "farbr",
+        "datapath_type=netdev",
+        "fail_mode=secure",
+        "--",
+        "add-port",
+        "farbr",
+        "upl1p",
+        "--",
+        "set",
+        "Interface",
+        "upl1p",
+        "ofport_request=1",
+        "--",
+        "add-port",
+        "farbr",
+        "farh",
+        "--",
+        "set",
+        "Interface",
+        "farh",
+        "ofport_request=2",
+    ]);
+    wire
+}
+
+/// Makes `farbr` terminate `vlan`: tagged frames from the wire (port 1) to the far host (port 2)
+/// untagged, and back with the tag.
+fn far_end_on_vlan(env: &Env, vlan: u16) {
+    env.ofctl_ok(&["del-flows", "farbr"]);
+    let flows = [
+        format!("in_port=1,dl_vlan={vlan},actions=pop_vlan,output:2"),
+        format!(
+            "in_port=2,actions=push_vlan:0x8100,set_field:{}->vlan_vid,output:1",
+            4096 + vlan
+        ),
+    ];
+    for flow in flows {
+        env.ofctl_ok(&["-O", "OpenFlow13", "add-flow", "farbr", &flow]);
+    }
+}
+
+/// Pings from the far host until one attempt gets through (15 s).
+fn far_end_pings(env: &Env, wire: &WireNetns, target: &str) {
+    let result = wait_until(
+        &format!("the far end of the uplink to ping {target}"),
+        Duration::from_secs(15),
+        || {
+            let output = wire.ping(target);
+            if output.success() {
+                Ok(())
+            } else {
+                Err(output.describe())
+            }
+        },
+    );
+    if let Err(error) = result {
+        let far = env.ofctl(&["dump-flows", "farbr"]);
+        env.fail(&format!(
+            "{error}\n-- far end: ovs-ofctl dump-flows farbr --\n{}\n{}",
+            far.stdout,
+            env.connectivity_report(&[])
+        ));
+    }
+}
+
+fn uplink_vlan_is_tagged_on_the_wire(env: &Env) {
+    let wire = far_end_of_uplink(env);
+    env.create_network(
+        "wire",
+        &[
+            "-o",
+            "ovs.uplink=upl1",
+            "-o",
+            "ovs.vlan=100",
+            "--subnet",
+            "10.20.16.0/24",
+        ],
+    );
+    env.run_container("cw", "wire", &[]);
+    let cw = env.container_net("cw", "wire");
+    env.wait_ping("cw", &cw.gateway);
+    let far = "10.20.16.250";
+
+    // Negative: the far end on VLAN 200. Nothing gets through, either way.
+    far_end_on_vlan(env, 200);
+    let (to_far, from_far) = thread::scope(|scope| {
+        let to_far = scope.spawn(|| env.ping("cw", far));
+        let from_far = scope.spawn(|| wire.ping(&cw.ipv4));
+        (
+            to_far.join().expect("ping thread"),
+            from_far.join().expect("ping thread"),
+        )
+    });
+    for (what, output) in [("cw -> VLAN 200", to_far), ("VLAN 200 -> cw", from_far)] {
+        env_assert!(
+            env,
+            !output.success(),
+            "{what} got through although the network is on VLAN 100: {}",
+            output.describe()
+        );
+    }
+
+    // Positive: on VLAN 100 the container's ARP broadcast and its unknown unicast (the far
+    // host's MAC is not an endpoint's) leave tagged 100, and the replies tagged 100 come in.
+    far_end_on_vlan(env, 100);
+    env.wait_ping("cw", far);
+    far_end_pings(env, &wire, &cw.ipv4);
+    let far_flows = env.ofctl_ok(&["dump-flows", "farbr", "in_port=1"]);
+    env_assert!(
+        env,
+        far_flows.contains("dl_vlan=100") && !far_flows.contains("n_packets=0,"),
+        "the far end's flow for VLAN 100 should have counted the container's frames:\n{far_flows}"
+    );
+    env.docker_ok(&["rm", "-f", "cw"]);
+    env.docker_ok(&["network", "rm", "wire"]);
+    env.vsctl_ok(&["del-br", "farbr"]);
+    assert_nothing_left(env, &[], "removing network wire");
+}
+
+fn internal_network_has_no_gateway(env: &Env) {
+    let id = env.create_network(
+        "inner",
+        &[
+            "--internal",
+            "--ipv6",
+            "--subnet",
+            "10.20.17.0/24",
+            "--subnet",
+            "fd00:17::/64",
+        ],
+    );
+    let bridge = bridge_name(&id);
+    let ids = env.external_ids("Bridge", &bridge);
+    env_assert_eq!(
+        env,
+        ids.get("docker-internal").cloned().unwrap_or_default(),
+        "true",
+        "docker-internal of an --internal network ({ids:?})"
+    );
+    env.run_container("in1", "inner", &[]);
+    env.run_container("in2", "inner", &[]);
+    // Control: a network that is not internal, to show the checks below see a gateway.
+    let outer = env.create_network(
+        "outer",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.20.18.0/24",
+            "--subnet",
+            "fd00:18::/64",
+        ],
+    );
+    env.run_container("out1", "outer", &[]);
+    let in1 = env.container_net("in1", "inner");
+    let in2 = env.container_net("in2", "inner");
+    let out1 = env.container_net("out1", "outer");
+    env_assert!(
+        env,
+        !in1.ipv4.is_empty() && !in1.ipv6.is_empty() && !in2.ipv6.is_empty(),
+        "dual-stack addresses on the internal network: {in1:?} {in2:?}"
+    );
+    env_assert!(
+        env,
+        in1.gateway.is_empty() && in1.ipv6_gateway.is_empty(),
+        "docker shows a gateway on the internal network: {in1:?}"
+    );
+    env_assert!(
+        env,
+        !out1.gateway.is_empty() && !out1.ipv6_gateway.is_empty(),
+        "control: docker shows both gateways on a network that is not internal: {out1:?}"
+    );
+
+    // The bridge's internal interface is there, without an address (but link-local).
+    env_assert!(
+        env,
+        env.link_exists(&bridge),
+        "no link {bridge}: {:?}",
+        env.links()
+    );
+    let global = |bridge: &str| -> Vec<String> {
+        env.link_addresses(bridge)
+            .into_iter()
+            .filter(|address| !address.starts_with("fe80:"))
+            .collect()
+    };
+    env_assert_eq!(
+        env,
+        global(&bridge),
+        Vec::<String>::new(),
+        "addresses on the internal network's bridge {bridge}"
+    );
+    assert_gateway_on_bridge(
+        env,
+        &bridge_name(&outer),
+        &["10.20.18.1/24", "fd00:18::1/64"],
+    );
+
+    let has_default_route = |container: &str, family: &str| {
+        env.docker_ok(&["exec", container, "ip", family, "route"])
+            .lines()
+            .any(|line| line.starts_with("default"))
+    };
+    for container in ["in1", "in2"] {
+        for family in ["-4", "-6"] {
+            env_assert!(
+                env,
+                !has_default_route(container, family),
+                "{container} on the internal network has an `ip {family} route` default:\n{}",
+                env.docker_ok(&["exec", container, "ip", family, "route"])
+            );
+        }
+    }
+    for family in ["-4", "-6"] {
+        env_assert!(
+            env,
+            has_default_route("out1", family),
+            "control: out1 should have an `ip {family} route` default:\n{}",
+            env.docker_ok(&["exec", "out1", "ip", family, "route"])
+        );
+    }
+
+    env.wait_ping("in1", &in2.ipv4);
+    env.wait_ping("in2", &in1.ipv6);
+    env.docker_ok(&["rm", "-f", "in1", "in2", "out1"]);
+    env.docker_ok(&["network", "rm", "inner", "outer"]);
+    assert_nothing_left(env, &[], "removing networks inner and outer");
 }
 
 fn invalid_options_are_refused_naming_the_key(env: &Env) {
@@ -1074,8 +1414,8 @@ fn ovsdb_outage_fails_fast_and_recovers(env: &Env) {
     );
     env_assert!(
         env,
-        elapsed < Duration::from_secs(6),
-        "CreateNetwork with ovsdb down took {elapsed:?} (spec: fail within 5 s)"
+        elapsed < Duration::from_secs(5),
+        "CreateNetwork with ovsdb down took {elapsed:?} from sending it (spec: fail within 5 s)"
     );
 
     let output = env.docker(&[
@@ -1137,4 +1477,55 @@ fn ovsdb_outage_fails_fast_and_recovers(env: &Env) {
     env.docker_ok(&["rm", "-f", "cb"]);
     env.docker_ok(&["network", "rm", "back"]);
     assert_nothing_left(env, &[], "removing network back");
+}
+
+// ------------------------------------------------------------------------------ known bugs
+
+/// README, `ovs.vlan`: the tag is "pushed on frames to it [the uplink]". The ARP responder's
+/// answers to requests that come in from the uplink are frames to it too, but table 0 pops the
+/// tag of frames from the uplink and table 1 sends the answer back with `IN_PORT` without
+/// pushing it again: hosts on the VLAN get an untagged reply, so they cannot resolve an
+/// endpoint's address unless the endpoint talked to them first. (Seen: the responder flow for
+/// the endpoint counts the far end's requests, the far end's VLAN flow never sees a reply.)
+/// With `ovs.arp_responder=false` the endpoint answers itself, through the tagged flows, which
+/// works: that is the control.
+#[test]
+#[ignore = "driver bug: ARP responder answers to requests from a VLAN uplink leave untagged"]
+fn arp_answers_to_a_vlan_uplink_are_tagged() {
+    let env = Env::start(EnvOptions::default());
+    run_scenarios(
+        &env,
+        &[(
+            "far_end_resolves_an_endpoint_first",
+            far_end_resolves_an_endpoint_first,
+        )],
+    );
+}
+
+fn far_end_resolves_an_endpoint_first(env: &Env) {
+    let wire = far_end_of_uplink(env);
+    far_end_on_vlan(env, 100);
+    for (network, responder) in [("wire-noar", "false"), ("wire-ar", "true")] {
+        env.create_network(
+            network,
+            &[
+                "-o",
+                "ovs.uplink=upl1",
+                "-o",
+                "ovs.vlan=100",
+                "-o",
+                &format!("ovs.arp_responder={responder}"),
+                "--subnet",
+                "10.20.16.0/24",
+            ],
+        );
+        env.run_container("ct", network, &[]);
+        let ct = env.container_net("ct", network);
+        env.wait_ping("ct", &ct.gateway);
+        // The far end asks first: it has no entry for the container, nor the container for it.
+        wire.sh("ip neigh flush dev farhp");
+        far_end_pings(env, &wire, &ct.ipv4);
+        env.docker_ok(&["rm", "-f", "ct"]);
+        env.docker_ok(&["network", "rm", network]);
+    }
 }

@@ -255,6 +255,18 @@ fn pipeline_forwarding_and_port_security() {
             ("a_second_address_is_dropped", a_second_address_is_dropped),
             ("a_changed_mac_is_cut_off", a_changed_mac_is_cut_off),
             ("spoofed_arp_is_dropped", spoofed_arp_is_dropped),
+            (
+                "a_second_ipv6_address_is_dropped",
+                a_second_ipv6_address_is_dropped,
+            ),
+            (
+                "a_foreign_neighbour_advertisement_is_dropped",
+                a_foreign_neighbour_advertisement_is_dropped,
+            ),
+            (
+                "arp_responder_answers_for_endpoints",
+                arp_responder_answers_for_endpoints,
+            ),
             ("networks_stay_apart", networks_stay_apart),
             (
                 "icc_false_allows_only_the_gateway",
@@ -487,6 +499,366 @@ fn spoofed_arp_is_dropped(env: &Env) {
             "control failed, the spoofing check proves nothing: {error}"
         ));
     }
+}
+
+/// `n_packets` of the table 0 flow of `ofport` whose match ends in `tail` (e.g.
+/// `icmp_type=136`, the priority 105 drop of its other neighbour advertisements).
+fn port_flow_count(env: &Env, bridge: &str, ofport: u32, tail: &str) -> u64 {
+    let filter = format!("table=0,in_port={ofport}");
+    let text = env.ofctl_ok(&["-O", "OpenFlow13", "dump-flows", bridge, &filter]);
+    let wanted = format!("in_port={ofport},{tail} ");
+    let line = text
+        .lines()
+        .find(|line| line.contains(&wanted))
+        .unwrap_or_else(|| env.fail(&format!("no flow `{wanted}` for port {ofport}:\n{text}")));
+    line.split([',', ' '])
+        .find_map(|word| word.strip_prefix("n_packets="))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| env.fail(&format!("no n_packets in {line}")))
+}
+
+/// Pings (`ping -6 -c 1 -W 2 -I source target`) until one gets through, for up to 15 s.
+fn wait_ping_from(env: &Env, container: &str, source: &str, target: &str) -> Result<(), String> {
+    wait_until(
+        &format!("{container} to ping {target} from {source}"),
+        Duration::from_secs(15),
+        || {
+            let output = env.docker(&[
+                "exec", container, "ping", "-6", "-c", "1", "-W", "2", "-I", source, target,
+            ]);
+            if output.success() {
+                Ok(())
+            } else {
+                Err(output.describe())
+            }
+        },
+    )
+}
+
+/// Adds `address` (`addr/prefix`) to a container's eth0 and waits until duplicate address
+/// detection is done (busybox's `ip` has no `nodad`): until then it cannot be a source.
+fn add_ipv6_address(env: &Env, container: &str, address: &str) {
+    env.docker_ok(&[
+        "exec", container, "ip", "addr", "add", address, "dev", "eth0",
+    ]);
+    let result = wait_until(
+        &format!("duplicate address detection of {address} on {container}"),
+        Duration::from_secs(10),
+        || {
+            let shown = env.docker_ok(&["exec", container, "ip", "-6", "addr", "show", "eth0"]);
+            let line = shown
+                .lines()
+                .find(|line| line.split_whitespace().nth(1) == Some(address))
+                .unwrap_or_default();
+            if !line.is_empty() && !line.contains("tentative") && !line.contains("dadfailed") {
+                Ok(())
+            } else {
+                Err(shown)
+            }
+        },
+    );
+    if let Err(error) = result {
+        env.fail(&error);
+    }
+}
+
+/// Adds an operator flow that lets everything from `ofport` past port security; the returned
+/// guard deletes it again (also when the control fails).
+struct Bypass<'a> {
+    env: &'a Env,
+    bridge: String,
+}
+
+impl<'a> Bypass<'a> {
+    const COOKIE: &'static str = "0xbad";
+
+    fn new(env: &'a Env, bridge: &str, ofport: u32) -> Self {
+        let flow = format!(
+            "cookie={},table=0,priority=300,in_port={ofport},actions=goto_table:1",
+            Self::COOKIE
+        );
+        env.ofctl_ok(&["-O", "OpenFlow13", "add-flow", bridge, &flow]);
+        Bypass {
+            env,
+            bridge: bridge.to_string(),
+        }
+    }
+}
+
+impl Drop for Bypass<'_> {
+    fn drop(&mut self) {
+        let cookie = format!("cookie={}/-1", Self::COOKIE);
+        let _ = self
+            .env
+            .ofctl(&["-O", "OpenFlow13", "del-flows", &self.bridge, &cookie]);
+    }
+}
+
+fn a_second_ipv6_address_is_dropped(env: &Env) {
+    let (bridge, nets) = network_with_containers(
+        env,
+        "s6",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.30.12.0/24",
+            "--subnet",
+            "fd00:30:12::/64",
+        ],
+        &[("t1", &["--cap-add", "NET_ADMIN"]), ("t2", &[])],
+    );
+    let (t1, t2) = (&nets[0], &nets[1]);
+    // t1 knows t2's MAC: what is dropped below is the echo request itself.
+    env.wait_ping("t1", &t2.ipv6);
+    let port = ofport(env, &t1.endpoint_id);
+
+    let second = "fd00:30:12::200";
+    add_ipv6_address(env, "t1", &format!("{second}/64"));
+    let before = drop_count(env, &bridge, port);
+    concurrently(vec![
+        Box::new(|| {
+            assert_no_ping(
+                env,
+                "t1",
+                &["-6", "-I", second],
+                &t2.ipv6,
+                "from an IPv6 address docker did not assign",
+            )
+        }),
+        // Its own address still works, with the second one configured.
+        Box::new(|| {
+            if let Err(error) = wait_ping_from(env, "t1", &t1.ipv6, &t2.ipv6) {
+                env.fail(&format!("{error}\n\n{}", env.connectivity_report(&["t1"])));
+            }
+        }),
+        Box::new(|| env.wait_ping("t2", &t1.ipv6)),
+    ]);
+    wait_drop_count(
+        env,
+        &bridge,
+        port,
+        before + 2,
+        "the two echo requests from the second IPv6 address",
+    );
+
+    // Control: with port security bypassed for t1, the same ping gets through (t1's
+    // advertisement of the second address too), so the check above can fail.
+    let bypass = Bypass::new(env, &bridge, port);
+    let result = wait_ping_from(env, "t1", second, &t2.ipv6);
+    drop(bypass);
+    if let Err(error) = result {
+        env.fail(&format!(
+            "control failed, the IPv6 spoofing check proves nothing: {error}"
+        ));
+    }
+}
+
+fn a_foreign_neighbour_advertisement_is_dropped(env: &Env) {
+    // n1 claims an address that is not its own: it adds it, and once duplicate address
+    // detection is done (nobody has it) advertises it unsolicited with the override flag
+    // (ndisc_notify). The gateway, the bridge's interface in the env's netns, has a stale entry
+    // for that address, which such an advertisement rewrites to n1's MAC when it gets through
+    // (the control below).
+    let (bridge, nets) = network_with_containers(
+        env,
+        "nd",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.30.15.0/24",
+            "--subnet",
+            "fd00:30:15::/64",
+        ],
+        &[(
+            "n1",
+            &[
+                "--cap-add",
+                "NET_ADMIN",
+                "--sysctl",
+                "net.ipv6.conf.all.ndisc_notify=1",
+            ],
+        )],
+    );
+    let n1 = &nets[0];
+    env.wait_ping("n1", &n1.ipv6_gateway);
+    let port = ofport(env, &n1.endpoint_id);
+    let claimed = "fd00:30:15::200";
+    let old_mac = "02:00:00:00:02:00";
+    env.ip_ok(&[
+        "-6", "neigh", "replace", claimed, "lladdr", old_mac, "dev", &bridge, "nud", "stale",
+    ]);
+    let gateway_entry = || env.ip_ok(&["-6", "neigh", "show", claimed, "dev", &bridge]);
+    let claim = || add_ipv6_address(env, "n1", &format!("{claimed}/64"));
+
+    let before = port_flow_count(env, &bridge, port, "icmp_type=136");
+    claim();
+    let result = wait_until(
+        "n1's advertisement of the claimed address to hit its neighbour advertisement drop flow",
+        Duration::from_secs(10),
+        || {
+            let count = port_flow_count(env, &bridge, port, "icmp_type=136");
+            if count > before {
+                Ok(())
+            } else {
+                let addresses = env.docker_ok(&["exec", "n1", "ip", "-6", "addr", "show", "eth0"]);
+                Err(format!("n_packets={count}; n1's addresses:\n{addresses}"))
+            }
+        },
+    );
+    if let Err(error) = result {
+        env.fail(&error);
+    }
+    thread::sleep(Duration::from_millis(300));
+    let entry = gateway_entry();
+    env_assert!(
+        env,
+        entry.contains(old_mac),
+        "the gateway's entry for {claimed} should keep {old_mac} after n1's advertisement: {entry}"
+    );
+
+    // Control: with port security bypassed for n1, claiming the address again does rewrite
+    // the gateway's entry.
+    env.docker_ok(&[
+        "exec",
+        "n1",
+        "ip",
+        "addr",
+        "del",
+        &format!("{claimed}/64"),
+        "dev",
+        "eth0",
+    ]);
+    let bypass = Bypass::new(env, &bridge, port);
+    claim();
+    let n1_mac = n1.mac.to_lowercase();
+    let result = wait_until(
+        "the gateway to take n1's MAC for the claimed address with port security bypassed",
+        Duration::from_secs(10),
+        || {
+            let entry = gateway_entry();
+            if entry.to_lowercase().contains(&n1_mac) {
+                Ok(())
+            } else {
+                Err(entry)
+            }
+        },
+    );
+    drop(bypass);
+    if let Err(error) = result {
+        env.fail(&format!(
+            "control failed, the advertisement check proves nothing: {error}"
+        ));
+    }
+}
+
+/// The MAC in a busybox `arping` reply line (`... from 10.0.0.3 [2:42:a:0:0:3] ...`), as bytes.
+fn arping_reply_mac(output: &str) -> Option<Vec<u8>> {
+    let inside = output.split('[').nth(1)?.split(']').next()?;
+    parse_mac(inside)
+}
+
+fn parse_mac(text: &str) -> Option<Vec<u8>> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|part| u8::from_str_radix(part, 16).ok())
+        .collect::<Option<_>>()?;
+    (bytes.len() == 6).then_some(bytes)
+}
+
+fn arp_responder_answers_for_endpoints(env: &Env) {
+    // r2 and q2 never answer ARP themselves (arp_ignore=8: not for any local address).
+    let mute: &[&str] = &["--sysctl", "net.ipv4.conf.all.arp_ignore=8"];
+    let (_, on) = network_with_containers(
+        env,
+        "ar",
+        &["--subnet", "10.30.13.0/24"],
+        &[("r1", &[]), ("r2", mute), ("r3", &[])],
+    );
+    let (off_bridge, off) = network_with_containers(
+        env,
+        "noar",
+        &["-o", "ovs.arp_responder=false", "--subnet", "10.30.14.0/24"],
+        &[("q1", &[]), ("q2", mute), ("q3", &[])],
+    );
+    let (r1, r2, r3) = (&on[0], &on[1], &on[2]);
+    let (q1, q2, q3) = (&off[0], &off[1], &off[2]);
+    let arping = |from: &str, target: &str, count: &str, wait: &str| {
+        env.docker(&[
+            "exec", from, "arping", "-c", count, "-w", wait, "-I", "eth0", target,
+        ])
+    };
+    let answered = |from: &str, target: &str, why: &str| -> String {
+        let result = wait_until(
+            &format!("{from}'s ARP request for {target} to be answered ({why})"),
+            Duration::from_secs(10),
+            || {
+                let output = arping(from, target, "1", "2");
+                if output.success() {
+                    Ok(output.stdout)
+                } else {
+                    Err(output.describe())
+                }
+            },
+        );
+        result.unwrap_or_else(|error| env.fail(&error))
+    };
+    let table1 = env.ofctl_ok(&[
+        "-O",
+        "OpenFlow13",
+        "--no-stats",
+        "dump-flows",
+        &off_bridge,
+        "table=1",
+    ]);
+    env_assert!(
+        env,
+        !table1.contains("arp_tpa"),
+        "with ovs.arp_responder=false table 1 should answer nothing:\n{table1}"
+    );
+
+    concurrently(vec![
+        // The switch answers for r2, with r2's MAC, although r2 itself never would.
+        Box::new(|| {
+            let reply = answered("r1", &r2.ipv4, "by the switch, for the mute r2");
+            env_assert_eq!(
+                env,
+                arping_reply_mac(&reply),
+                parse_mac(&r2.mac),
+                "the MAC in the answer for r2: {reply}"
+            );
+        }),
+        // ... and the request for r3 never reaches r3, which so does not learn r1.
+        Box::new(|| {
+            answered("r1", &r3.ipv4, "by the switch, for r3");
+            thread::sleep(Duration::from_millis(300));
+            env_assert_eq!(
+                env,
+                neighbour_mac(env, "r3", &r1.ipv4),
+                "",
+                "r3 learned r1 from an ARP request the switch should have answered"
+            );
+        }),
+        // Without the responder the request for q3 goes to q3, which answers and learns q1...
+        Box::new(|| {
+            answered("q1", &q3.ipv4, "by q3 itself, without the responder");
+            env_assert_eq!(
+                env,
+                neighbour_mac(env, "q3", &q1.ipv4),
+                q1.mac.to_lowercase(),
+                "q3 should have learned q1 from its ARP request"
+            );
+        }),
+        // ... and nobody answers for the mute q2.
+        Box::new(|| {
+            let output = arping("q1", &q2.ipv4, "2", "3");
+            env_assert!(
+                env,
+                !output.success(),
+                "q1's ARP request for the mute q2 was answered with ovs.arp_responder=false: {}",
+                output.describe()
+            );
+        }),
+    ]);
 }
 
 fn networks_stay_apart(env: &Env) {
