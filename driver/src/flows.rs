@@ -40,6 +40,9 @@ pub enum FlowChange {
 pub trait FlowTables: Send + Sync + 'static {
     /// The driver's flows (cookie prefix) currently on the bridge.
     async fn dump(&self, bridge: &str) -> Result<Vec<Flow>, FlowError>;
+    /// How many of the driver's flows (cookie prefix) the bridge has: a cheap check that
+    /// needs no dump.
+    async fn count(&self, bridge: &str) -> Result<usize, FlowError>;
     /// Applies the changes atomically.
     async fn apply(&self, bridge: &str, changes: Vec<FlowChange>) -> Result<(), FlowError>;
     /// Drops any connection to a bridge that is being deleted.

@@ -87,14 +87,14 @@ pub struct Flow {
 }
 
 /// An endpoint with the OpenFlow port its interface got.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedEndpoint {
     pub record: EndpointRecord,
     pub ofport: u32,
 }
 
 /// Everything the pipeline of one network depends on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkPlan {
     pub network: NetworkRecord,
     /// MAC of the bridge's internal (gateway) interface, when known.

@@ -811,3 +811,52 @@ async fn janitor_removes_endpoints_whose_sandbox_vanished() {
     assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
 }
+
+#[tokio::test]
+async fn periodic_checks_count_flows_and_compare_them_all_now_and_then() {
+    use crate::flows::sync::FULL_CHECK_EVERY;
+    use crate::flows::{FlowChange, FlowTables};
+    let f = fixture();
+    f.network(json!({})).await;
+    f.driver
+        .create_endpoint(endpoint_request(NET, EP, ""))
+        .await
+        .unwrap();
+    let bridge = "br-111111111111";
+    let right = f.flows.flows(bridge);
+    let dumps = f.flows.dumps();
+    for _ in 0..3 {
+        assert!(f.driver.reconcile_all().await.is_empty());
+    }
+    assert_eq!(
+        f.flows.dumps(),
+        dumps,
+        "an unchanged bridge is checked without a dump"
+    );
+
+    // A missing flow changes the count: repaired by the next check.
+    let endpoint_flow = right
+        .iter()
+        .find(|flow| flow.cookie == endpoint_cookie(EP))
+        .expect("an endpoint flow")
+        .clone();
+    f.flows
+        .apply(bridge, vec![FlowChange::Delete(endpoint_flow.clone())])
+        .await
+        .unwrap();
+    assert!(f.driver.reconcile_all().await.is_empty());
+    assert_eq!(f.flows.flows(bridge), right, "a deleted flow is back");
+
+    // A flow changed in place keeps the count: found by the full comparison that follows
+    // every FULL_CHECK_EVERY cheap checks.
+    let mut changed = endpoint_flow;
+    changed.instructions.clear();
+    f.flows
+        .apply(bridge, vec![FlowChange::Add(changed)])
+        .await
+        .unwrap();
+    for _ in 0..=FULL_CHECK_EVERY {
+        assert!(f.driver.reconcile_all().await.is_empty());
+    }
+    assert_eq!(f.flows.flows(bridge), right, "a changed flow is repaired");
+}

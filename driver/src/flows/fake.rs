@@ -93,6 +93,14 @@ impl FlowTables for FakeFlowTables {
             .unwrap_or_default())
     }
 
+    async fn count(&self, bridge: &str) -> Result<usize, FlowError> {
+        let state = self.state.lock().unwrap();
+        Self::check(&state, bridge)?;
+        Ok(state.tables.get(bridge).map_or(0, |t| {
+            t.values().filter(|f| is_driver_cookie(f.cookie)).count()
+        }))
+    }
+
     async fn apply(&self, bridge: &str, changes: Vec<FlowChange>) -> Result<(), FlowError> {
         let mut state = self.state.lock().unwrap();
         Self::check(&state, bridge)?;

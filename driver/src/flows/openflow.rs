@@ -136,6 +136,18 @@ impl FlowTables for OpenFlowTables {
             .collect())
     }
 
+    async fn count(&self, bridge: &str) -> Result<usize, FlowError> {
+        let switch = self.switch(bridge).await?;
+        let aggregate = switch
+            .aggregate(FlowFilter::all().cookie(COOKIE_PREFIX, COOKIE_PREFIX_MASK))
+            .await
+            .map_err(|e| FlowError::Unavailable {
+                bridge: bridge.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(aggregate.flow_count as usize)
+    }
+
     async fn apply(&self, bridge: &str, changes: Vec<FlowChange>) -> Result<(), FlowError> {
         if changes.is_empty() {
             return Ok(());

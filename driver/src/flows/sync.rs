@@ -15,9 +15,14 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::{diff, FlowError, FlowTables};
 use crate::pipeline::NetworkPlan;
 
+/// How many cheap checks ([`BridgeFlows::verify`]) may pass before one compares every flow.
+pub const FULL_CHECK_EVERY: u32 = 30;
+
 /// What the driver knows a bridge has, once synchronised: the flows of this plan.
 struct Synced {
     plan: NetworkPlan,
+    /// Cheap checks passed since the last full comparison.
+    checks: u32,
 }
 
 type Slot = Arc<Mutex<Option<Synced>>>;
@@ -92,8 +97,38 @@ impl BridgeFlows {
             }
             self.tables.apply(&self.bridge, changes).await?;
         }
-        *self.state = Some(Synced { plan });
+        *self.state = Some(Synced { plan, checks: 0 });
         Ok(())
+    }
+
+    /// The cheap check that the switch still holds `plan`'s flows: `plan` is the one the
+    /// bridge was last brought in line with and the switch has as many driver flows as it
+    /// asks for. Nothing is dumped (a dump of a big bridge costs the switch and holds the
+    /// bridge's lock for long). False when that does not hold, and after every
+    /// [`FULL_CHECK_EVERY`] passed checks (a flow changed in place by hand keeps the count):
+    /// then the caller does a [`Self::full_sync`].
+    pub async fn verify(&mut self, plan: &NetworkPlan) -> Result<bool, FlowError> {
+        let Some(synced) = self.state.as_ref() else {
+            return Ok(false);
+        };
+        if synced.plan != *plan || synced.checks >= FULL_CHECK_EVERY {
+            return Ok(false);
+        }
+        let wanted = plan.flows().len();
+        let found = self.tables.count(&self.bridge).await?;
+        if found != wanted {
+            tracing::info!(
+                bridge = self.bridge,
+                found,
+                wanted,
+                "driver flow count differs; comparing every flow"
+            );
+            return Ok(false);
+        }
+        if let Some(synced) = self.state.as_mut() {
+            synced.checks += 1;
+        }
+        Ok(true)
     }
 
     /// Moves to `plan`, which differs from the current one only in flows with the cookies in

@@ -298,7 +298,11 @@ fn flows_of_some_owners_are_those_of_the_whole_pipeline() {
     for owners in [vec![network], vec![b], vec![network, c], vec![b, c], vec![]] {
         let expected: Vec<&Flow> = all.iter().filter(|f| owners.contains(&f.cookie)).collect();
         let got = plan.flows_of(&owners);
-        assert_eq!(got.iter().collect::<Vec<_>>(), expected, "owners {owners:x?}");
+        assert_eq!(
+            got.iter().collect::<Vec<_>>(),
+            expected,
+            "owners {owners:x?}"
+        );
     }
     assert!(!plan.flows_of(&[c]).is_empty());
 }
