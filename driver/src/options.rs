@@ -50,12 +50,14 @@ fn refuse(key: &str, reason: impl Into<String>) -> OptionError {
 }
 
 /// Whether `name` is usable as a Linux interface / OVS bridge name we create or attach:
-/// 1..=15 bytes of `[A-Za-z0-9_.-]`, and not `.` or `..`.
+/// 1..=15 bytes of `[A-Za-z0-9_.-]`, not `.` or `..`, and not starting with `-` (`ip`,
+/// `ovs-vsctl` and `ovs-ofctl` would read such a name as an option).
 pub fn is_valid_interface_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && name != "."
         && name != ".."
+        && !name.starts_with('-')
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
@@ -67,7 +69,10 @@ fn interface_name(key: &str, value: &str) -> Result<String, OptionError> {
     } else {
         Err(refuse(
             key,
-            format!("{value:?} is not an interface name (1 to 15 characters of A-Z a-z 0-9 _ . -)"),
+            format!(
+                "{value:?} is not an interface name (1 to 15 characters of A-Z a-z 0-9 _ . -, \
+                 not starting with -)"
+            ),
         ))
     }
 }
@@ -265,5 +270,11 @@ mod tests {
         assert!(!is_valid_interface_name("br-0123456789abc"));
         assert!(!is_valid_interface_name(".."));
         assert!(!is_valid_interface_name("a;rm"));
+        assert!(is_valid_interface_name("a-b"));
+        for leading_dash in ["-", "-h", "--help", "-br0"] {
+            assert!(!is_valid_interface_name(leading_dash), "{leading_dash}");
+        }
+        let err = parse(json!({"ovs.bridge": "-"})).unwrap_err();
+        assert_eq!(err.key, "ovs.bridge");
     }
 }

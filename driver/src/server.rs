@@ -126,14 +126,20 @@ fn driver_error(method: &str, err: DriverError) -> Reply {
     error_reply(status, err.to_string())
 }
 
-/// Decodes a request body; an empty body means "no fields".
+/// Decodes a request body; an empty body means "no fields". The body must be UTF-8 (JSON is):
+/// serde_json would skip invalid bytes inside fields the type ignores.
 fn decode<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, DriverError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        &b"{}"[..]
+    let text = std::str::from_utf8(body).map_err(|err| {
+        DriverError::BadRequest(format!(
+            "invalid {method} request: body is not UTF-8: {err}"
+        ))
+    })?;
+    let text = if text.bytes().all(|b| b.is_ascii_whitespace()) {
+        "{}"
     } else {
-        body
+        text
     };
-    serde_json::from_slice(body)
+    serde_json::from_str(text)
         .map_err(|err| DriverError::BadRequest(format!("invalid {method} request: {err}")))
 }
 
@@ -292,4 +298,24 @@ async fn dispatch(driver: &Driver, method: &str, body: &[u8]) -> Result<Reply, D
         _ => error_reply(StatusCode::NOT_FOUND, format!("unknown method {method}")),
     };
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_refuses_bodies_that_are_not_utf8_even_in_ignored_fields() {
+        let body = b"{\"Ignored\":\"\xff\",\"NetworkID\":\"abc\"}";
+        let err = decode::<NetworkRequest>("NetworkDriver.FreeNetwork", body).unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        let ok: NetworkRequest = decode(
+            "NetworkDriver.FreeNetwork",
+            br#"{"Ignored":"\u00ff","NetworkID":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.network_id, "abc");
+        let empty: NetworkRequest = decode("NetworkDriver.FreeNetwork", b" \n").unwrap();
+        assert_eq!(empty.network_id, "");
+    }
 }
