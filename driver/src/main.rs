@@ -61,6 +61,22 @@ struct Cli {
     /// CA certificate for ssl: OVSDB remotes (PEM).
     #[arg(long, env = "OVS_DRIVER_SSL_CA")]
     ssl_ca_cert: Option<PathBuf>,
+    /// Seconds an endpoint may stay unjoined before the janitor removes it (for tests).
+    #[arg(long, env = "OVS_DRIVER_UNJOINED_GRACE", hide = true, value_parser = seconds)]
+    unjoined_grace: Option<Duration>,
+    /// Seconds between periodic repairs and janitor rounds (for tests).
+    #[arg(long, env = "OVS_DRIVER_REPAIR_INTERVAL", hide = true, value_parser = seconds)]
+    repair_interval: Option<Duration>,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 && value < 1e9 => {
+            Ok(Duration::from_secs_f64(value))
+        }
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
 }
 
 fn datapath_type(datapath: Datapath) -> &'static str {
@@ -72,7 +88,7 @@ fn datapath_type(datapath: Datapath) -> &'static str {
     }
 }
 
-/// How often every network is checked even when nothing signalled a problem.
+/// How often, by default, every network is checked even when nothing signalled a problem.
 const REPAIR_INTERVAL: Duration = Duration::from_secs(10);
 /// How soon a failed repair is retried.
 const REPAIR_RETRY: Duration = Duration::from_secs(1);
@@ -82,6 +98,7 @@ const REPAIR_RETRY: Duration = Duration::from_secs(1);
 /// ovs-vswitchd has empty flow tables), and periodically.
 async fn repair_loop(
     driver: Arc<Driver>,
+    interval: Duration,
     mut ovsdb_connections: tokio::sync::watch::Receiver<u64>,
     mut switch_reconnections: tokio::sync::broadcast::Receiver<String>,
 ) {
@@ -91,7 +108,7 @@ async fn repair_loop(
             _ = tokio::time::sleep_until(next_full) => {
                 let failures = driver.reconcile_all().await;
                 next_full = tokio::time::Instant::now()
-                    + if failures.is_empty() { REPAIR_INTERVAL } else { REPAIR_RETRY };
+                    + if failures.is_empty() { interval } else { REPAIR_RETRY.min(interval) };
             }
             changed = ovsdb_connections.changed() => {
                 if changed.is_err() {
@@ -150,9 +167,21 @@ async fn main() -> anyhow::Result<()> {
         tls,
         ..Default::default()
     };
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    // Claim the plugin socket before touching OVSDB or the host's links: a driver that is
+    // refused (e.g. another one serves the name) must change nothing, and its janitor would
+    // take the veths the serving driver is creating for orphans.
+    let (listener, socket_path) = plugin_socket::bind(&cli.plugin_dir, &cli.plugin_name)?;
+    let links = match NetlinkLinks::new() {
+        Ok(links) => links,
+        Err(err) => {
+            let _ = std::fs::remove_file(&socket_path);
+            return Err(err).context("opening rtnetlink");
+        }
+    };
     let client = ovsdb::client::Client::start(remote, options);
     let ovsdb_connections = client.connection_events();
-    let links = NetlinkLinks::new().context("opening rtnetlink")?;
     let datapath_type = datapath_type(cli.datapath).to_string();
     tracing::info!(
         ovsdb = cli.ovsdb,
@@ -166,21 +195,23 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(OvsdbSwitch::new(client)),
         Arc::new(links),
         flow_tables,
-        DriverConfig {
-            datapath_type,
-            ..Default::default()
+        {
+            let defaults = DriverConfig::default();
+            DriverConfig {
+                datapath_type,
+                unjoined_grace: cli.unjoined_grace.unwrap_or(defaults.unjoined_grace),
+                ..defaults
+            }
         },
     ));
     tokio::spawn(repair_loop(
         driver.clone(),
+        cli.repair_interval.unwrap_or(REPAIR_INTERVAL),
         ovsdb_connections,
         switch_reconnections,
     ));
 
-    let (listener, socket_path) = plugin_socket::bind(&cli.plugin_dir, &cli.plugin_name)?;
     tracing::info!(socket = %socket_path.display(), "serving Docker plugin requests");
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
     let shutdown = async move {
         tokio::select! {
             _ = terminate.recv() => {}
