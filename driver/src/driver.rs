@@ -280,6 +280,15 @@ impl Driver {
         }
     }
 
+    /// Reads the networks once before a request queues for `network_lock`. While ovsdb-server
+    /// is unreachable every request then fails after its own wait for the connection, all of
+    /// them at once, instead of also waiting out the waits of the requests ahead of it in the
+    /// queue (N concurrent network requests would take N OVSDB timeouts).
+    async fn fail_fast_when_switch_unreachable(&self) -> Result<(), DriverError> {
+        self.switch.networks().await?;
+        Ok(())
+    }
+
     async fn find_network(&self, id: &DockerId) -> Result<Option<NetworkRecord>, DriverError> {
         Ok(self
             .switch
@@ -347,6 +356,7 @@ impl Driver {
             .clone()
             .unwrap_or_else(|| naming::default_bridge_name(&id));
 
+        self.fail_fast_when_switch_unreachable().await?;
         let _guard = self.network_lock.lock().await;
         let networks = self.switch.networks().await?;
         if let Some(existing) = networks.iter().find(|n| n.network_id == id.as_str()) {
@@ -461,6 +471,7 @@ impl Driver {
     /// the driver created it). An unknown network counts as deleted.
     pub async fn delete_network(&self, request: NetworkRequest) -> Result<(), DriverError> {
         let id = DockerId::parse("NetworkID", &request.network_id)?;
+        self.fail_fast_when_switch_unreachable().await?;
         let _guard = self.network_lock.lock().await;
         let Some(network) = self.find_network(&id).await? else {
             tracing::debug!(network = %id, "DeleteNetwork of an unknown network: already gone");

@@ -485,6 +485,31 @@ async fn switch_outage_is_reported() {
 }
 
 #[tokio::test]
+async fn network_requests_during_an_outage_fail_together_not_one_after_another() {
+    let f = fixture();
+    // Each call waits 300 ms for the connection, like the real client's timeout, then fails.
+    f.switch.set_latency(Duration::from_millis(300));
+    f.switch.fail(
+        "*",
+        SwitchError::Unavailable("cannot reach ovsdb-server".into()),
+    );
+    let started = tokio::time::Instant::now();
+    let (first, second, third) = tokio::join!(
+        f.driver.create_network(create_request(NET, json!({}))),
+        f.driver.delete_network(NetworkRequest {
+            network_id: NET2.into()
+        }),
+        f.driver.create_network(create_request(NET2, json!({}))),
+    );
+    let took = started.elapsed();
+    for result in [first, second, third] {
+        assert!(result.unwrap_err().to_string().contains("ovsdb-server"));
+    }
+    // Queued behind each other on the network lock they would take 900 ms.
+    assert!(took < Duration::from_millis(600), "took {took:?}");
+}
+
+#[tokio::test]
 async fn endpoint_flows_come_and_go_with_the_endpoint() {
     let f = fixture();
     f.network(json!({})).await;

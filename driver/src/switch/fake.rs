@@ -34,6 +34,8 @@ struct State {
     bridges: BTreeMap<String, FakeBridge>,
     calls: Vec<String>,
     failing: Option<(String, SwitchError)>,
+    /// How long each call takes, as a call to an unreachable ovsdb-server waits for it.
+    latency: std::time::Duration,
     next_ofport: i64,
 }
 
@@ -105,6 +107,18 @@ impl FakeSwitch {
         self.state.lock().unwrap().failing = None;
     }
 
+    /// Makes every later call take `latency` (tokio time) before it answers.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    async fn wait_latency(&self) {
+        let latency = self.state.lock().unwrap().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
     fn enter(
         &self,
         method: &str,
@@ -124,6 +138,7 @@ impl FakeSwitch {
 #[async_trait]
 impl Switch for FakeSwitch {
     async fn networks(&self) -> Result<Vec<NetworkRecord>, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("networks", "")?;
         Ok(state
             .bridges
@@ -133,11 +148,13 @@ impl Switch for FakeSwitch {
     }
 
     async fn bridge(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("bridge", name)?;
         Ok(state.bridges.get(name).map(|b| b.external_ids.clone()))
     }
 
     async fn interface_exists(&self, name: &str) -> Result<bool, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("interface_exists", name)?;
         Ok(state
             .bridges
@@ -150,6 +167,7 @@ impl Switch for FakeSwitch {
         network: &NetworkRecord,
         datapath_type: &str,
     ) -> Result<(), SwitchError> {
+        self.wait_latency().await;
         let mut state = self.enter("create_network", &network.bridge)?;
         let bridge =
             match state.bridges.get_mut(&network.bridge) {
@@ -194,6 +212,7 @@ impl Switch for FakeSwitch {
     }
 
     async fn delete_network(&self, network: &NetworkRecord) -> Result<(), SwitchError> {
+        self.wait_latency().await;
         let mut state = self.enter("delete_network", &network.bridge)?;
         if network.owned {
             state.bridges.remove(&network.bridge);
@@ -209,6 +228,7 @@ impl Switch for FakeSwitch {
     }
 
     async fn endpoint(&self, port: &str) -> Result<Option<EndpointRecord>, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("endpoint", port)?;
         Ok(state.bridges.iter().find_map(|(bridge, b)| {
             b.ports
@@ -218,6 +238,7 @@ impl Switch for FakeSwitch {
     }
 
     async fn endpoints(&self, network: &NetworkRecord) -> Result<Vec<EndpointRecord>, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("endpoints", &network.bridge)?;
         Ok(state
             .bridges
@@ -240,6 +261,7 @@ impl Switch for FakeSwitch {
         mtu: Option<u32>,
         ofport_request: Option<u32>,
     ) -> Result<(), SwitchError> {
+        self.wait_latency().await;
         let mut state = self.enter("add_endpoint", &endpoint.port)?;
         state.next_ofport += 1;
         let ofport = ofport_request.map_or(state.next_ofport, i64::from);
@@ -261,6 +283,7 @@ impl Switch for FakeSwitch {
     }
 
     async fn update_endpoint(&self, endpoint: &EndpointRecord) -> Result<(), SwitchError> {
+        self.wait_latency().await;
         let mut state = self.enter("update_endpoint", &endpoint.port)?;
         let port = state
             .bridges
@@ -272,6 +295,7 @@ impl Switch for FakeSwitch {
     }
 
     async fn remove_port(&self, bridge: &str, port: &str) -> Result<(), SwitchError> {
+        self.wait_latency().await;
         let mut state = self.enter("remove_port", port)?;
         if let Some(b) = state.bridges.get_mut(bridge) {
             b.ports.remove(port);
@@ -280,11 +304,13 @@ impl Switch for FakeSwitch {
     }
 
     async fn interface_status(&self, name: &str) -> Result<Option<InterfaceStatus>, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("interface_status", name)?;
         Ok(state.interfaces().remove(name))
     }
 
     async fn interfaces(&self) -> Result<BTreeMap<String, InterfaceStatus>, SwitchError> {
+        self.wait_latency().await;
         let state = self.enter("interfaces", "")?;
         Ok(state.interfaces())
     }
