@@ -177,10 +177,15 @@ impl Driver {
             .as_ref()
             .and_then(|u| interfaces.get(u))
             .and_then(|i| i.attached_ofport());
-        let gateway_mac = interfaces
-            .get(&network.bridge)
-            .and_then(|i| i.mac)
-            .or_else(|| network.owned.then(|| Mac::from_id(&network.network_id)));
+        // On its own bridges the driver set `other_config:hwaddr` itself. ovs-vswitchd reports
+        // the internal port's first, random MAC in `mac_in_use` before it applies that, so
+        // reading it right after the bridge is (re)created could point the gateway's flow at a
+        // MAC nobody has until the next repair.
+        let gateway_mac = if network.owned {
+            Some(Mac::from_id(&network.network_id))
+        } else {
+            interfaces.get(&network.bridge).and_then(|i| i.mac)
+        };
         Ok(NetworkPlan {
             network: network.clone(),
             gateway_mac,

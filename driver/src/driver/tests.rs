@@ -485,6 +485,29 @@ async fn switch_outage_is_reported() {
 }
 
 #[tokio::test]
+async fn gateway_flow_uses_the_mac_the_driver_gave_its_bridge() {
+    use openflow::codec::oxm::{MacAddr, Match};
+    let gateway_flow = |f: &Fixture, bridge: &str, gateway: Mac| {
+        f.flows.flows(bridge).iter().any(|flow| {
+            flow.cookie == network_cookie(NET)
+                && flow.flow_match == Match::new().eth_dst(MacAddr(gateway.0))
+        })
+    };
+    // The fake reports 02:bb:00:00:00:01 as every bridge's mac_in_use, as ovs-vswitchd reports
+    // a new internal port's first, random MAC before it applies other_config:hwaddr.
+    let reported = Mac([0x02, 0xbb, 0, 0, 0, 1]);
+    let f = fixture();
+    f.network(json!({})).await;
+    assert!(gateway_flow(&f, "br-111111111111", Mac::from_id(NET)));
+    assert!(!gateway_flow(&f, "br-111111111111", reported));
+    // On an adopted bridge the driver set no hwaddr: what the switch reports is the MAC.
+    let f = fixture();
+    f.switch.add_foreign_bridge("br-ops");
+    f.network(json!({"ovs.bridge": "br-ops"})).await;
+    assert!(gateway_flow(&f, "br-ops", reported));
+}
+
+#[tokio::test]
 async fn network_requests_during_an_outage_fail_together_not_one_after_another() {
     let f = fixture();
     // Each call waits 300 ms for the connection, like the real client's timeout, then fails.
