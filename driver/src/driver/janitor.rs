@@ -1,5 +1,6 @@
 //! Finding and removing what Docker has forgotten: endpoints whose container vanished without a
-//! Leave (its network namespace went, and the veth with it), endpoints Docker never joined
+//! Leave (its network namespace went, and the veth with it; or Docker tore the sandbox down and
+//! gave up on a driver that did not answer), endpoints Docker never joined
 //! (it gave up on them after a failed start), and veths left by a driver that died between
 //! creating a veth and recording its port. Runs with the periodic repair.
 
@@ -120,6 +121,35 @@ fn sandbox_vanished(path: &str) -> bool {
         && matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
+/// Whether Docker tore a sandbox down: the namespace file is still there but no longer a
+/// namespace mount (libnetwork unmounts it at once and deletes the file up to a minute later).
+/// Judged like [`sandbox_vanished`], only where the directory is visible.
+fn sandbox_unmounted(path: &str) -> bool {
+    let path = std::path::Path::new(path);
+    path.parent().is_some_and(|dir| dir.is_dir())
+        && std::fs::symlink_metadata(path).is_ok()
+        && !is_namespace_mount(path)
+}
+
+/// Whether `path` is a mounted namespace (nsfs; procfs on kernels before 3.19). When it cannot
+/// tell, it says yes, so nothing is removed on a doubt.
+fn is_namespace_mount(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: all-zero bytes are a valid `statfs` (plain integers).
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `stat` is a valid out pointer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return true;
+    }
+    let kind = stat.f_type as i64;
+    kind == NSFS_MAGIC || kind == PROC_SUPER_MAGIC
+}
+
 impl Driver {
     /// Removes stale endpoints and orphan veths; returns what it removed, for the log.
     pub async fn collect_garbage(&self) -> Result<Vec<String>, DriverError> {
@@ -150,6 +180,26 @@ impl Driver {
                     stale.push((
                         endpoint,
                         "its sandbox is gone (container died without Leave)",
+                    ));
+                    continue;
+                }
+                // At teardown Docker renames the container side back from `eth0` and moves it
+                // here, then unmounts the namespace (deleting its file up to a minute later).
+                // Between Join and the container's start the container side is here too and
+                // the file is not mounted yet, but the link still has the name it was created
+                // with.
+                if links.contains(&endpoint.container_iface)
+                    && endpoint.sandbox.as_deref().is_some_and(sandbox_unmounted)
+                    && self
+                        .links
+                        .renamed(&endpoint.container_iface)
+                        .await
+                        .unwrap_or(false)
+                {
+                    stale.push((
+                        endpoint,
+                        "its sandbox was torn down without Leave (the container side of its \
+                         veth is back)",
                     ));
                     continue;
                 }
@@ -255,6 +305,23 @@ mod tests {
         assert!(!sandbox_vanished(present.to_str().unwrap()));
         assert!(sandbox_vanished(dir.path().join("gone").to_str().unwrap()));
         assert!(!sandbox_vanished("/nonexistent-docker-root/netns/abc"));
+    }
+
+    #[test]
+    fn namespace_mounts_are_told_from_leftover_files() {
+        assert!(is_namespace_mount(std::path::Path::new(
+            "/proc/self/ns/net"
+        )));
+        let dir = tempfile::tempdir().unwrap();
+        let leftover = dir.path().join("0123456789ab");
+        std::fs::write(&leftover, b"").unwrap();
+        assert!(!is_namespace_mount(&leftover));
+        assert!(sandbox_unmounted(leftover.to_str().unwrap()));
+        // Missing files are `sandbox_vanished`'s; unknown places are never judged.
+        assert!(!sandbox_unmounted(
+            dir.path().join("gone").to_str().unwrap()
+        ));
+        assert!(!sandbox_unmounted("/nonexistent-docker-root/netns/abc"));
     }
 
     #[test]

@@ -710,6 +710,8 @@ fn live_sandbox() -> String {
     std::env::temp_dir().to_string_lossy().into_owned()
 }
 
+/// Joins as Docker does: the Join request, then the container side of the veth moves into the
+/// sandbox (out of the driver's namespace).
 async fn join(f: &Fixture, ep: &str) {
     f.driver
         .join(JoinRequest {
@@ -720,6 +722,9 @@ async fn join(f: &Fixture, ep: &str) {
         })
         .await
         .unwrap();
+    f.links
+        .move_away(&format!("ovc{}", &ep[..12]))
+        .expect("container side of the veth");
 }
 
 #[tokio::test]
@@ -733,7 +738,7 @@ async fn janitor_removes_endpoints_whose_container_vanished() {
         join(&f, ep).await;
     }
     // The container's namespace went away: both veth ends with it.
-    f.links.delete("ovcaaaaaaaaaaaa").await.unwrap();
+    f.links.delete("ovsaaaaaaaaaaaa").await.unwrap();
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
     let ports = &f.switch.bridges()["br-111111111111"].ports;
@@ -850,6 +855,7 @@ async fn janitor_removes_endpoints_whose_sandbox_vanished() {
         })
         .await
         .unwrap();
+    f.links.move_away("ovcaaaaaaaaaaaa").unwrap();
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
     std::fs::remove_file(&sandbox).unwrap();
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
@@ -858,6 +864,50 @@ async fn janitor_removes_endpoints_whose_sandbox_vanished() {
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+}
+
+#[tokio::test]
+async fn janitor_removes_endpoints_whose_sandbox_docker_tore_down() {
+    let f = fixture();
+    f.network(json!({})).await;
+    // Docker joins before the container starts: the namespace file exists but is not mounted
+    // yet, and the container side of the veth is still here with the name it was created with.
+    let netns_dir = tempfile::tempdir().unwrap();
+    for (ep, address) in [(EP, "10.20.0.2/24"), (EP2, "10.20.0.3/24")] {
+        let mut request = endpoint_request(NET, ep, "");
+        request.interface.address = address.into();
+        f.driver.create_endpoint(request).await.unwrap();
+        let sandbox = netns_dir.path().join(&ep[..12]);
+        std::fs::write(&sandbox, b"").unwrap();
+        f.driver
+            .join(JoinRequest {
+                network_id: NET.into(),
+                endpoint_id: ep.into(),
+                sandbox_key: sandbox.to_string_lossy().into_owned(),
+                options: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    // The containers start: the container sides move into the sandboxes as eth0.
+    let moved = f.links.move_away("ovcaaaaaaaaaaaa").unwrap();
+    f.links.move_away("ovcbbbbbbbbbbbb").unwrap();
+    assert!(f.driver.collect_garbage().await.unwrap().is_empty());
+    // Docker gave up on Leave and DeleteEndpoint for EP (the driver did not answer): it
+    // renamed EP's container side back, moved it here and unmounted the namespace, whose
+    // file stays behind for a while.
+    f.links.move_back("ovcaaaaaaaaaaaa", moved);
+    let removed = f.driver.collect_garbage().await.unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0].contains(EP), "{removed:?}");
+    let ports = &f.switch.bridges()["br-111111111111"].ports;
+    assert!(!ports.contains_key("ovsaaaaaaaaaaaa"));
+    assert!(ports.contains_key("ovsbbbbbbbbbbbb"));
+    assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
+    assert!(f.links.link("ovcaaaaaaaaaaaa").is_none());
+    assert!(!f.cookies("br-111111111111").contains(&endpoint_cookie(EP)));
+    assert!(f.cookies("br-111111111111").contains(&endpoint_cookie(EP2)));
 }
 
 #[tokio::test]

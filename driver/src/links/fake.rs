@@ -15,7 +15,7 @@ pub const DEFAULT_MTU: u32 = 1500;
 
 /// The operations of [`Links`], by the names used in [`FakeLinks::calls`] and
 /// [`FakeLinks::fail_next`].
-pub const OPERATIONS: [&str; 9] = [
+pub const OPERATIONS: [&str; 10] = [
     "create_veth",
     "delete",
     "names",
@@ -25,6 +25,7 @@ pub const OPERATIONS: [&str; 9] = [
     "set_mtu",
     "add_address",
     "delete_address",
+    "renamed",
 ];
 
 /// One fake link.
@@ -37,6 +38,8 @@ pub struct FakeLink {
     pub up: bool,
     /// In the order added, without duplicates.
     pub addresses: Vec<IpNet>,
+    /// Renamed since it was created (see [`Links::renamed`]).
+    pub renamed: bool,
 }
 
 #[derive(Default)]
@@ -105,6 +108,19 @@ impl FakeLinks {
         self.lock().links.keys().cloned().collect()
     }
 
+    /// Takes a link out of the namespace, as Docker moves the container side of a veth into a
+    /// container's (renaming it `eth0`); [`FakeLinks::move_back`] returns it, renamed back, as
+    /// Docker does at teardown.
+    pub fn move_away(&self, name: &str) -> Option<FakeLink> {
+        self.lock().links.remove(name)
+    }
+
+    /// Puts a link taken with [`FakeLinks::move_away`] back.
+    pub fn move_back(&self, name: &str, mut link: FakeLink) {
+        link.renamed = true;
+        self.lock().links.insert(name.to_string(), link);
+    }
+
     /// Adds a standalone link (down, default MTU, generated MAC) as if someone else created it,
     /// e.g. the internal interface OVS makes for a bridge. Not recorded in [`calls`](Self::calls).
     pub fn add_link(&self, name: &str) -> Result<(), LinkError> {
@@ -160,6 +176,7 @@ fn new_link(name: &str, peer: Option<&str>, mtu: Option<u32>, mac: Option<MacAdd
         mac: mac.unwrap_or_else(|| FakeLinks::generated_mac(name)),
         up: false,
         addresses: Vec::new(),
+        renamed: false,
     }
 }
 
@@ -258,6 +275,11 @@ impl Links for FakeLinks {
             link.addresses.push(address);
         }
         Ok(())
+    }
+
+    async fn renamed(&self, name: &str) -> Result<bool, LinkError> {
+        let mut state = self.begin("renamed", format!("renamed {name}"))?;
+        Ok(state.link_mut(name)?.renamed)
     }
 
     async fn delete_address(&self, name: &str, address: IpNet) -> Result<(), LinkError> {

@@ -49,4 +49,8 @@ pub trait Links: Send + Sync + 'static {
     async fn add_address(&self, name: &str, address: IpNet) -> Result<(), LinkError>;
     /// Removes an address from a link; `NotFound` when the link or the address is not there.
     async fn delete_address(&self, name: &str, address: IpNet) -> Result<(), LinkError>;
+    /// Whether the link was renamed since it was created (the kernel's `name_assign_type` is
+    /// `NET_NAME_RENAMED`): Docker renames the container side of a veth to `eth0` in the
+    /// sandbox, and back when it moves it out again at teardown. `false` when it cannot tell.
+    async fn renamed(&self, name: &str) -> Result<bool, LinkError>;
 }

@@ -192,6 +192,24 @@ impl Links for NetlinkLinks {
         }
     }
 
+    async fn renamed(&self, name: &str) -> Result<bool, LinkError> {
+        /// `NET_NAME_RENAMED` of `include/linux/netdevice.h`.
+        const NET_NAME_RENAMED: u8 = 4;
+        if !crate::options::is_valid_interface_name(name) {
+            return Ok(false);
+        }
+        // Not in rtnetlink; sysfs shows the namespace it was mounted in, which is ours when the
+        // driver runs in the host's (or a holder's) namespace. Anything else: cannot tell.
+        let path = format!("/sys/class/net/{name}/name_assign_type");
+        match tokio::fs::read_to_string(&path).await {
+            Ok(text) => Ok(text.trim().parse::<u8>() == Ok(NET_NAME_RENAMED)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.exists(name).await? => {
+                Err(LinkError::NotFound(name.to_string()))
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
     async fn delete_address(&self, name: &str, address: IpNet) -> Result<(), LinkError> {
         let index = self.index(name).await?;
         let mut found = self
@@ -294,6 +312,66 @@ mod tests {
     }
 
     const PEER_MAC: MacAddress = [0x02, 0x42, 0xac, 0x11, 0x00, 0x07];
+
+    #[test]
+    fn renamed_links_are_told_from_fresh_ones() {
+        in_private_netns(|| async {
+            // sysfs shows the namespace it was mounted in: mount one for ours, in a private
+            // mount namespace of this thread.
+            // SAFETY: plain syscalls on this thread; the strings are NUL-terminated literals.
+            unsafe {
+                assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare(CLONE_NEWNS)");
+                let none = c"none".as_ptr();
+                assert_eq!(
+                    libc::mount(
+                        none,
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null()
+                    ),
+                    0
+                );
+                assert_eq!(
+                    libc::mount(
+                        c"sysfs".as_ptr(),
+                        c"/sys".as_ptr(),
+                        c"sysfs".as_ptr(),
+                        0,
+                        std::ptr::null()
+                    ),
+                    0,
+                    "mount sysfs: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            let links = NetlinkLinks::new().unwrap();
+            links
+                .create_veth("ovstest1", "ovctest1", None, None)
+                .await
+                .unwrap();
+            assert!(!links.renamed("ovctest1").await.unwrap(), "fresh peer");
+            assert!(!links.renamed("ovstest1").await.unwrap(), "fresh host side");
+            // As Docker does: to eth0 in the sandbox, and back at teardown.
+            for (from, to) in [("ovctest1", "eth0"), ("eth0", "ovctest1")] {
+                let index = links.index(from).await.unwrap();
+                links
+                    .handle
+                    .link()
+                    .change(LinkUnspec::new_with_index(index).name(to).build())
+                    .execute()
+                    .await
+                    .unwrap();
+            }
+            assert!(links.renamed("ovctest1").await.unwrap(), "renamed back");
+            assert!(!links.renamed("ovstest1").await.unwrap());
+            assert!(!links.renamed("../../x").await.unwrap(), "not a name");
+            assert!(matches!(
+                links.renamed("ovcnothere").await,
+                Err(LinkError::NotFound(_))
+            ));
+        });
+    }
 
     #[test]
     fn veth_lifecycle() {
