@@ -49,6 +49,8 @@ pub struct EnvOptions {
     pub driver: bool,
     /// `RUST_LOG` for the driver: `$OVS_E2E_RUST_LOG`, else `debug`.
     pub driver_log_filter: String,
+    /// Extra environment variables for the driver (e.g. its hidden test tunables).
+    pub driver_env: Vec<(String, String)>,
 }
 
 impl Default for EnvOptions {
@@ -57,6 +59,7 @@ impl Default for EnvOptions {
             driver: true,
             driver_log_filter: std::env::var("OVS_E2E_RUST_LOG")
                 .unwrap_or_else(|_| "debug".to_string()),
+            driver_env: Vec::new(),
         }
     }
 }
@@ -688,6 +691,21 @@ impl Env {
         }
     }
 
+    /// True while ovs-vswitchd (from its pidfile) is running.
+    pub fn vswitchd_running(&self) -> bool {
+        process::read_pidfile(&self.ovs_dir.join("ovs-vswitchd.pid"))
+            .is_some_and(process::pid_alive)
+    }
+
+    /// Starts ovs-vswitchd unless it is running; never panics (for cleanup guards).
+    pub fn ensure_vswitchd_running(&self) -> Result<(), String> {
+        if self.vswitchd_running() {
+            Ok(())
+        } else {
+            self.try_start_vswitchd()
+        }
+    }
+
     fn try_start_ovsdb(&self) -> Result<(), String> {
         let dir = &self.ovs_dir;
         let mut server = self.ns_command("ovsdb-server");
@@ -774,8 +792,48 @@ impl Env {
         self.start_ovsdb();
     }
 
+    /// Stops dockerd (SIGTERM; it stops the containers, which leave their networks, within
+    /// 60 s, else SIGKILL) and starts it again on the same data root, exec root and socket,
+    /// appending to `dockerd.log`. Containers with a restart policy come back by themselves.
+    pub fn restart_dockerd(&self) {
+        if let Some(note) = Self::stop_child(&self.dockerd, Duration::from_secs(60)) {
+            self.note(&format!("dockerd: {note}"));
+        }
+        self.note("dockerd stopped");
+        self.start_dockerd_again();
+    }
+
+    /// SIGKILLs dockerd: its containers keep running under their shims, nothing is cleaned up.
+    pub fn kill_dockerd(&self) {
+        Self::stop_child(&self.dockerd, Duration::ZERO);
+        self.note("dockerd killed with SIGKILL");
+    }
+
+    /// Starts dockerd again after [`Env::kill_dockerd`] (as [`Env::restart_dockerd`] does).
+    pub fn start_dockerd_again(&self) {
+        // dockerd's containerd dies with it; if its pid has been reused since, the new dockerd
+        // would wait for a containerd that is not there.
+        let pidfile = self.exec_root.join("containerd").join("containerd.pid");
+        if let Some(pid) = process::read_pidfile(&pidfile) {
+            let containerd = process::pid_alive(pid)
+                && process::cmdline(pid).is_some_and(|line| line.contains("containerd"));
+            if !containerd {
+                let _ = fs::remove_file(&pidfile);
+                self.note(&format!("removed stale {} (pid {pid})", pidfile.display()));
+            }
+        }
+        if let Err(error) = self.start_dockerd_logging(true) {
+            self.fail(&format!("starting dockerd again failed: {error}"));
+        }
+        self.note("dockerd started again");
+    }
+
     fn start_dockerd(&self) -> Result<(), String> {
-        let log = self.log_file("dockerd.log", false)?;
+        self.start_dockerd_logging(false)
+    }
+
+    fn start_dockerd_logging(&self, append: bool) -> Result<(), String> {
+        let log = self.log_file("dockerd.log", append)?;
         let mut dockerd = self.ns_command("dockerd");
         dockerd
             .arg("--config-file")
@@ -899,16 +957,24 @@ impl Env {
             "--datapath".to_string(),
             "netdev".to_string(),
         ];
+        let extra_env: Vec<String> = self
+            .options
+            .driver_env
+            .iter()
+            .map(|(name, value)| format!(" {name}={value}"))
+            .collect();
         let _ = writeln!(
             log,
-            "==== [e2e harness] driver start #{start_number}: {} {} (RUST_LOG={})",
+            "==== [e2e harness] driver start #{start_number}: {} {} (RUST_LOG={}{})",
             self.driver_bin.display(),
             args.join(" "),
-            self.options.driver_log_filter
+            self.options.driver_log_filter,
+            extra_env.concat()
         );
         let mut driver = self.ns_command(&self.driver_bin);
         driver
             .args(&args)
+            .envs(self.options.driver_env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", &self.options.driver_log_filter)
             .env("RUST_BACKTRACE", "1")
             .env("NO_COLOR", "1")
