@@ -198,14 +198,19 @@ impl Driver {
     /// compares it with the driver's flows on the bridge and applies the difference in one
     /// bundle. Flows that are already right are not touched.
     pub async fn sync_flows(&self, network: &NetworkRecord) -> Result<(), DriverError> {
-        // Read OVSDB before taking the bridge, so endpoint requests need not wait for the scan.
-        // A change in between makes the plans differ; the full sync then reads OVSDB again
-        // under the lock.
-        let plan = self.build_plan(network).await?;
-        let mut flows = self.flows.lock(&network.bridge).await;
-        if flows.verify(&plan).await? {
-            return Ok(());
+        let synced = self.flows.lock(&network.bridge).await.plan().is_some();
+        if synced {
+            // Read OVSDB before taking the bridge, so endpoint requests need not wait for the
+            // scan. A change in between makes the plans differ; the full sync then reads
+            // OVSDB again under the lock.
+            let plan = self.build_plan(network).await?;
+            let mut flows = self.flows.lock(&network.bridge).await;
+            if flows.verify(&plan).await? {
+                return Ok(());
+            }
+            return self.full_sync(&mut flows, network).await;
         }
+        let mut flows = self.flows.lock(&network.bridge).await;
         self.full_sync(&mut flows, network).await
     }
 
