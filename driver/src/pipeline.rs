@@ -232,6 +232,19 @@ impl NetworkPlan {
             };
             instructions.push(goto(TABLE_ARP));
             flows.push(flow(TABLE_INGRESS, 200, flow_match, instructions));
+            if self.network.options.vlan.is_some() {
+                // The responder answers with IN_PORT, untagged: requests from a VLAN uplink go
+                // on to the endpoints, whose replies leave through the tagging flows.
+                flows.push(flow(
+                    TABLE_ARP,
+                    120,
+                    Match::new()
+                        .in_port(uplink)
+                        .eth_type(ETH_ARP)
+                        .arp_op(ARP_REQUEST),
+                    vec![goto(TABLE_FORWARD)],
+                ));
+            }
         }
         if let Some(gateway) = self.gateway_mac {
             flows.push(flow(

@@ -1479,18 +1479,14 @@ fn ovsdb_outage_fails_fast_and_recovers(env: &Env) {
     assert_nothing_left(env, &[], "removing network back");
 }
 
-// ------------------------------------------------------------------------------ known bugs
+// ------------------------------------------------------------------------------ VLAN uplink and ARP
 
-/// README, `ovs.vlan`: the tag is "pushed on frames to it [the uplink]". The ARP responder's
-/// answers to requests that come in from the uplink are frames to it too, but table 0 pops the
-/// tag of frames from the uplink and table 1 sends the answer back with `IN_PORT` without
-/// pushing it again: hosts on the VLAN get an untagged reply, so they cannot resolve an
-/// endpoint's address unless the endpoint talked to them first. (Seen: the responder flow for
-/// the endpoint counts the far end's requests, the far end's VLAN flow never sees a reply.)
-/// With `ovs.arp_responder=false` the endpoint answers itself, through the tagged flows, which
-/// works: that is the control.
+/// README, `ovs.vlan`: the tag is pushed on frames to the uplink. A host on the VLAN must
+/// resolve an endpoint's address before the endpoint ever talked to it. The ARP responder's
+/// `IN_PORT` reply would leave untagged (table 0 popped the tag), so requests from a VLAN
+/// uplink skip it and the endpoint answers through the tagging flows; this once failed. With
+/// `ovs.arp_responder=false` the endpoint answers too: that is the control.
 #[test]
-#[ignore = "driver bug: ARP responder answers to requests from a VLAN uplink leave untagged"]
 fn arp_answers_to_a_vlan_uplink_are_tagged() {
     let env = Env::start(EnvOptions::default());
     run_scenarios(

@@ -264,6 +264,19 @@ fn uplink_vlan_is_pushed_and_popped() {
         ingress.instructions[0],
         Instruction::ApplyActions(vec![Action::PopVlan])
     );
+    // ARP requests from the VLAN skip the responder (its IN_PORT reply would go untagged).
+    let arp_from_uplink = flows
+        .iter()
+        .find(|f| {
+            f.table == TABLE_ARP
+                && f.flow_match.get(Field::InPort).map(|o| o.value_u64()) == Some(9)
+        })
+        .expect("table 1 flow for the uplink");
+    assert!(arp_from_uplink.priority > 110);
+    assert_eq!(
+        arp_from_uplink.instructions,
+        vec![Instruction::GotoTable(TABLE_FORWARD)]
+    );
 }
 
 #[test]
