@@ -503,16 +503,18 @@ fn faults_driver_crashes_and_vanished_containers() {
         &env,
         &[
             (
-                "driver_sigkill_during_50_concurrent_starts",
-                driver_sigkill_during_50_concurrent_starts,
-            ),
-            (
                 "sandbox_torn_down_without_leave_is_collected",
                 sandbox_torn_down_without_leave_is_collected,
             ),
             (
                 "netns_destroyed_while_dockerd_and_driver_are_down",
                 netns_destroyed_while_dockerd_and_driver_are_down,
+            ),
+            // Last: dockerd may leak an endpoint of this network (see the scenario's end), and
+            // the reset between scenarios would then leave a network without its bridge.
+            (
+                "driver_sigkill_during_50_concurrent_starts",
+                driver_sigkill_during_50_concurrent_starts,
             ),
         ],
     );
@@ -640,6 +642,35 @@ fn driver_sigkill_during_50_concurrent_starts(env: &Env) {
     if let Err(problems) = consistency(env) {
         env.fail(&format!(
             "OVS no longer matches Docker after the pings: {problems}"
+        ));
+    }
+
+    // Everything goes through Docker again: the containers' ports and veths, then the bridge.
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    env.docker_ok(&args);
+    wait_consistent(env, Duration::from_secs(20), "removing the 50 containers");
+    let removed = env.docker(&["network", "rm", "burst"]);
+    if removed.success() {
+        wait_consistent(env, Duration::from_secs(10), "removing network burst");
+        env_assert!(
+            env,
+            !env.bridge_exists(&bridge),
+            "bridge {bridge} should go with network burst"
+        );
+    } else if removed.stderr.contains("has active endpoints") {
+        // dockerd 20.10 sometimes loses count of an endpoint whose Join failed ("Could not
+        // rollback container connection" in its log): it lists none and the driver holds none
+        // (checked just above), but it refuses to remove the network. Not the driver's.
+        eprintln!(
+            "[faults] note: dockerd refused `docker network rm burst` ({}) although it lists no \
+             endpoint and OVS holds none; dockerd's own endpoint count leaked",
+            removed.stderr.trim()
+        );
+    } else {
+        env.fail(&format!(
+            "docker network rm burst should succeed: {}",
+            removed.describe()
         ));
     }
 }
