@@ -172,6 +172,14 @@ impl Lab {
         Ok(lab)
     }
 
+    /// The pid of the private ovs-vswitchd (none with an external OVS).
+    pub fn vswitchd_pid(&self) -> Option<u32> {
+        self.daemons
+            .iter()
+            .find(|d| d.name == "ovs-vswitchd")
+            .map(Daemon::pid)
+    }
+
     /// Uses an OVS that is already running; only a temp dir (plugin socket, logs) is made.
     pub fn external(ovsdb_remote: String, rundir: PathBuf) -> anyhow::Result<Lab> {
         let dir = new_temp_dir()?;
@@ -277,6 +285,19 @@ impl Lab {
     /// `ovs-vsctl --no-wait ARGS`.
     pub async fn vsctl_no_wait(&self, args: &[&str]) -> anyhow::Result<String> {
         vsctl_at(&self.ovsdb_remote, args, true).await
+    }
+
+    /// Waits until ovs-vswitchd has applied every change made to OVSDB so far: the driver
+    /// does not wait for it to attach ports, so it may still be working through a backlog.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        let stamp = format!(
+            "external_ids:ovs-bench-settled={}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        self.vsctl(&["set", "Open_vSwitch", ".", &stamp]).await?;
+        Ok(())
     }
 
     /// Whether the daemons are ours (started by [`Lab::start_private`]).

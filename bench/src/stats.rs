@@ -2,6 +2,22 @@
 
 use std::time::Duration;
 
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat`; `None` when
+/// the process is gone or the file cannot be read.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses: state is the 3rd
+    // field of the whole line, utime and stime the 14th and 15th.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+    Some(Duration::from_secs_f64((utime + stime) as f64 / ticks as f64))
+}
+
 /// Milliseconds as a float.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0

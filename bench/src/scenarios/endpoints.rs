@@ -10,7 +10,7 @@ use crate::driver::{DriverProcess, DriverSetup};
 use crate::lab::{run_tool, Lab};
 use crate::plugin::PluginClient;
 use crate::report::Report;
-use crate::stats::{mean_ms, percentile_ms, ratio};
+use crate::stats::{cpu_time, mean_ms, percentile_ms, ratio};
 use crate::workload::{self, BenchNetwork, Phase};
 
 /// The issue's targets are stated for this many endpoints.
@@ -21,6 +21,9 @@ struct DriverRun {
     create: Vec<Duration>,
     delete: Vec<Duration>,
     rss_mib: f64,
+    /// CPU time the driver and ovs-vswitchd used while the endpoints were created.
+    driver_cpu: Option<Duration>,
+    vswitchd_cpu: Option<Duration>,
 }
 
 pub async fn run(
@@ -30,7 +33,7 @@ pub async fn run(
     concurrency: usize,
 ) -> anyhow::Result<Report> {
     let mut driver = DriverProcess::start(setup, lab).await?;
-    let measured = measure_driver(&mut driver, count, concurrency).await;
+    let measured = measure_driver(lab, &mut driver, count, concurrency).await;
     let log_tail = driver.log_tail(20);
     driver.stop().await;
     let run = measured.with_context(|| format!("driver log tail:\n{log_tail}"))?;
@@ -61,7 +64,15 @@ pub async fn run(
         )
         .real("per_endpoint_ms_at_10", mean_ms(first))
         .real("per_endpoint_ms_at_n", mean_ms(last))
-        .real("driver_rss_mib", run.rss_mib)
+        .real("driver_rss_mib", run.rss_mib);
+    let per_create = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / count.max(1) as f64;
+    if let Some(cpu) = run.driver_cpu {
+        report.real("driver_cpu_ms_per_create", per_create(cpu));
+    }
+    if let Some(cpu) = run.vswitchd_cpu {
+        report.real("vswitchd_cpu_ms_per_create", per_create(cpu));
+    }
+    report
         .note(
             "create = CreateEndpoint + Join round trips, delete = Leave + DeleteEndpoint; \
              baseline = mean per endpoint of the shell commands",
@@ -100,6 +111,7 @@ fn add_targets(report: &mut Report, count: usize) {
 }
 
 async fn measure_driver(
+    lab: &Lab,
     driver: &mut DriverProcess,
     count: usize,
     concurrency: usize,
@@ -108,7 +120,13 @@ async fn measure_driver(
     let mut client = PluginClient::connect(&socket).await?;
     let network = BenchNetwork::create(&mut client, 201).await?;
     let ids = workload::endpoint_ids(count);
+    let cpu = |pid: Option<u32>| pid.and_then(cpu_time);
+    let (driver_pid, vswitchd_pid) = (Some(driver.pid()), lab.vswitchd_pid());
+    let cpu_before = (cpu(driver_pid), cpu(vswitchd_pid));
     let create = workload::drive(&socket, &network, &ids, concurrency, Phase::Attach).await?;
+    let used = |before: Option<Duration>, pid| Some(cpu(pid)?.saturating_sub(before?));
+    let driver_cpu = used(cpu_before.0, driver_pid);
+    let vswitchd_cpu = used(cpu_before.1, vswitchd_pid);
     let rss_mib = driver.rss_mib()?;
     let delete = workload::drive(&socket, &network, &ids, concurrency, Phase::Detach).await?;
     network.delete(&mut client).await?;
@@ -116,6 +134,8 @@ async fn measure_driver(
         create,
         delete,
         rss_mib,
+        driver_cpu,
+        vswitchd_cpu,
     })
 }
 
