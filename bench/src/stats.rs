@@ -15,7 +15,9 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     // SAFETY: sysconf has no memory effects.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / ticks as f64))
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / ticks as f64,
+    ))
 }
 
 /// Milliseconds as a float.

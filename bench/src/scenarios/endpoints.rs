@@ -72,11 +72,10 @@ pub async fn run(
     if let Some(cpu) = run.vswitchd_cpu {
         report.real("vswitchd_cpu_ms_per_create", per_create(cpu));
     }
-    report
-        .note(
-            "create = CreateEndpoint + Join round trips, delete = Leave + DeleteEndpoint; \
+    report.note(
+        "create = CreateEndpoint + Join round trips, delete = Leave + DeleteEndpoint; \
              baseline = mean per endpoint of the shell commands",
-        );
+    );
     add_targets(&mut report, count);
     Ok(report)
 }
