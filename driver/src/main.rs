@@ -79,11 +79,18 @@ fn seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Where the kernel shows the openvswitch module when it is loaded (or built in).
+const KERNEL_MODULE: &str = "/sys/module/openvswitch";
+
 fn datapath_type(datapath: Datapath) -> &'static str {
+    datapath_type_with(datapath, std::path::Path::new(KERNEL_MODULE))
+}
+
+fn datapath_type_with(datapath: Datapath, kernel_module: &std::path::Path) -> &'static str {
     match datapath {
         Datapath::System => "system",
         Datapath::Netdev => "netdev",
-        Datapath::Auto if std::path::Path::new("/sys/module/openvswitch").exists() => "system",
+        Datapath::Auto if kernel_module.exists() => "system",
         Datapath::Auto => "netdev",
     }
 }
@@ -224,4 +231,56 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(%err, "could not remove {}", socket_path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_datapath_follows_the_kernel_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("openvswitch");
+        assert_eq!(datapath_type_with(Datapath::Auto, &module), "netdev");
+        std::fs::create_dir(&module).unwrap();
+        assert_eq!(datapath_type_with(Datapath::Auto, &module), "system");
+        assert_eq!(datapath_type_with(Datapath::Netdev, &module), "netdev");
+        assert_eq!(datapath_type_with(Datapath::System, dir.path()), "system");
+    }
+
+    /// Every flag can come from its environment variable, and a flag beats the variable. The
+    /// only test in this binary that touches the environment, so nothing races it.
+    #[test]
+    fn flags_read_their_environment_variables() {
+        let defaults = Cli::try_parse_from(["ovs-driver"]).unwrap();
+        assert_eq!(defaults.plugin_name, "ovs");
+        let settings = [
+            ("OVS_DRIVER_OVSDB", "tcp:127.0.0.1:6640"),
+            ("OVS_RUNDIR", "/tmp/ovs-run"),
+            ("OVS_DRIVER_PLUGIN_NAME", "ovs2"),
+            ("OVS_DRIVER_PLUGIN_DIR", "/tmp/plugins"),
+            ("OVS_DRIVER_DATAPATH", "netdev"),
+            ("OVS_DRIVER_SSL_KEY", "/k.pem"),
+            ("OVS_DRIVER_SSL_CERT", "/c.pem"),
+            ("OVS_DRIVER_SSL_CA", "/ca.pem"),
+        ];
+        for (name, value) in settings {
+            std::env::set_var(name, value);
+        }
+        let from_env = Cli::try_parse_from(["ovs-driver"]);
+        let overridden = Cli::try_parse_from(["ovs-driver", "--plugin-name", "flag"]);
+        for (name, _) in settings {
+            std::env::remove_var(name);
+        }
+        let cli = from_env.unwrap();
+        assert_eq!(cli.ovsdb, "tcp:127.0.0.1:6640");
+        assert_eq!(cli.ovs_rundir, PathBuf::from("/tmp/ovs-run"));
+        assert_eq!(cli.plugin_name, "ovs2");
+        assert_eq!(cli.plugin_dir, PathBuf::from("/tmp/plugins"));
+        assert_eq!(datapath_type(cli.datapath), "netdev");
+        assert_eq!(cli.ssl_private_key, Some(PathBuf::from("/k.pem")));
+        assert_eq!(cli.ssl_certificate, Some(PathBuf::from("/c.pem")));
+        assert_eq!(cli.ssl_ca_cert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(overridden.unwrap().plugin_name, "flag");
+    }
 }
