@@ -95,7 +95,14 @@ impl BridgeFlows {
             for change in &changes {
                 tracing::trace!(bridge = self.bridge, ?change, "flow repair");
             }
+            let (count, started) = (changes.len(), std::time::Instant::now());
             self.tables.apply(&self.bridge, changes).await?;
+            tracing::info!(
+                bridge = self.bridge,
+                changes = count,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "flows repaired"
+            );
         }
         *self.state = Some(Synced { plan, checks: 0 });
         Ok(())
