@@ -21,7 +21,9 @@ pub mod wait;
 
 pub use cmd::CmdOutput;
 pub use env::{driver_binary, driver_binary_candidates, Env, EnvOptions, Footprint};
-pub use queries::{bridge_name, is_driver_link, port_name, random_id, ContainerNet};
+pub use queries::{
+    bridge_name, is_driver_link, port_name, random_id, run_container_args, ContainerNet,
+};
 pub use scenario::{run_scenarios, Scenario};
 pub use wait::wait_until;
 

@@ -48,6 +48,24 @@ pub fn is_driver_link(name: &str) -> bool {
         && name[3..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// The arguments of [`Env::run_container`]'s `docker run`, for callers that want the raw output
+/// (a run that may fail) or run it from another thread.
+pub fn run_container_args<'a>(name: &'a str, network: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--pull",
+        "never",
+        "--name",
+        name,
+        "--network",
+        network,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sleep", "3600"]);
+    args
+}
+
 /// A 64-hex-digit id such as docker uses for networks and endpoints, random per call.
 pub fn random_id() -> String {
     use std::collections::hash_map::RandomState;
@@ -77,19 +95,7 @@ impl Env {
 
     /// `docker run -d --name NAME --network NETWORK EXTRA busybox sleep 3600`; returns the id.
     pub fn run_container(&self, name: &str, network: &str, extra: &[&str]) -> String {
-        let mut args = vec![
-            "run",
-            "-d",
-            "--pull",
-            "never",
-            "--name",
-            name,
-            "--network",
-            network,
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&[IMAGE, "sleep", "3600"]);
-        self.docker_ok(&args)
+        self.docker_ok(&run_container_args(name, network, extra))
     }
 
     /// A container's attachment to `network` (by network name).

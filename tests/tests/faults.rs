@@ -27,11 +27,10 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e_tests::cmd::{self, CmdOutput};
-use e2e_tests::env::IMAGE;
 use e2e_tests::wait::{poll, Attempt};
 use e2e_tests::{
     bridge_name, env_assert, env_assert_eq, http, is_driver_link, ovs, port_name, process,
-    random_id, run_scenarios, wait_until, Env, EnvOptions,
+    random_id, run_container_args, run_scenarios, wait_until, Env, EnvOptions,
 };
 use serde_json::{json, Value};
 
@@ -463,22 +462,6 @@ fn env_ipv4(env: &Env, name: &str) -> String {
     ])
 }
 
-fn run_args<'a>(name: &'a str, network: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "run",
-        "-d",
-        "--pull",
-        "never",
-        "--name",
-        name,
-        "--network",
-        network,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[IMAGE, "sleep", "3600"]);
-    args
-}
-
 // ------------------------------------------------------------------------------ environment A
 
 /// The janitor's grace for unjoined endpoints (default 60 s) and the repair interval (default
@@ -534,7 +517,7 @@ fn driver_sigkill_during_50_concurrent_starts(env: &Env) {
             .map(|name| {
                 let finished = &finished;
                 scope.spawn(move || {
-                    let output = env.docker(&run_args(name, "burst", &[]));
+                    let output = env.docker(&run_container_args(name, "burst", &[]));
                     finished.fetch_add(1, Ordering::Relaxed);
                     output
                 })
@@ -599,7 +582,7 @@ fn driver_sigkill_during_50_concurrent_starts(env: &Env) {
         let output = if exists {
             env.docker(&["start", name])
         } else {
-            env.docker(&run_args(name, "burst", &[]))
+            env.docker(&run_container_args(name, "burst", &[]))
         };
         if !output.success() {
             retry_failures.push(output.describe());
@@ -1418,7 +1401,7 @@ fn ovsdb_restart_reconnects_and_leaves_nothing_half_done(env: &Env) {
         (
             "docker run",
             Box::new(docker_call(
-                run_args("d3", "db", &[])
+                run_container_args("d3", "db", &[])
                     .into_iter()
                     .map(String::from)
                     .collect(),
