@@ -62,9 +62,9 @@ fn outputs(flow: &Flow) -> Vec<u32> {
         .collect()
 }
 
-#[test]
-fn every_flow_is_well_formed_and_unique() {
-    for options in [
+/// The default options, and every option that changes the pipeline turned on.
+fn option_variants() -> [NetworkOptions; 2] {
+    [
         NetworkOptions::default(),
         NetworkOptions {
             icc: Some(false),
@@ -73,7 +73,12 @@ fn every_flow_is_well_formed_and_unique() {
             vlan: Some(42),
             ..Default::default()
         },
-    ] {
+    ]
+}
+
+#[test]
+fn every_flow_is_well_formed_and_unique() {
+    for options in option_variants() {
         let flows = plan(options, Some(9)).flows();
         let mut keys = BTreeSet::new();
         for flow in &flows {
@@ -100,16 +105,7 @@ fn every_flow_is_well_formed_and_unique() {
 fn no_flow_collides_with_a_bridges_default_normal_flow() {
     // `ovs-vsctl add-br` without fail_mode=secure gives `priority=0 actions=NORMAL` (match
     // all); a driver flow with the same match and priority would replace it.
-    for options in [
-        NetworkOptions::default(),
-        NetworkOptions {
-            icc: Some(false),
-            arp_responder: Some(false),
-            uplink: Some("eth9".into()),
-            vlan: Some(42),
-            ..Default::default()
-        },
-    ] {
+    for options in option_variants() {
         let flows = plan(options, Some(9)).flows();
         assert!(
             flows.iter().all(|f| f.priority > 0),
