@@ -194,33 +194,31 @@ impl Driver {
         })
     }
 
-    /// Brings the network's flow table in line with what OVSDB records: computes the pipeline,
-    /// compares it with the driver's flows on the bridge and applies the difference in one
-    /// bundle. Flows that are already right are not touched.
+    /// Brings the network's flow table in line with what OVSDB records: computes the pipeline
+    /// and checks the bridge cheaply ([`BridgeFlows::verify`]); when that does not settle it,
+    /// compares it with the driver's flows on the bridge and applies the difference. Flows that
+    /// are already right are not touched.
     pub async fn sync_flows(&self, network: &NetworkRecord) -> Result<(), DriverError> {
+        // On a bridge already in sync, read OVSDB before taking it, so endpoint requests need
+        // not wait for the scan. If endpoints came or went meanwhile (busy networks always
+        // have some), the plans differ and OVSDB is read again, now that they cannot.
         let synced = self.flows.lock(&network.bridge).await.plan().is_some();
-        if synced {
-            // Read OVSDB before taking the bridge, so endpoint requests need not wait for the
-            // scan. A change in between makes the plans differ; the full sync then reads
-            // OVSDB again under the lock.
-            let plan = self.build_plan(network).await?;
-            let mut flows = self.flows.lock(&network.bridge).await;
-            if flows.verify(&plan).await? {
-                return Ok(());
-            }
-            if flows.plan() != Some(&plan) {
-                // Endpoints came or went while OVSDB was read (busy networks always have
-                // some): read it again now that they cannot, before comparing every flow.
-                let plan = self.build_plan(network).await?;
-                if flows.verify(&plan).await? {
-                    return Ok(());
-                }
-            }
-        }
+        let early = if synced {
+            Some(self.build_plan(network).await?)
+        } else {
+            None
+        };
         let mut flows = self.flows.lock(&network.bridge).await;
-        let result = self.full_sync(&mut flows, network).await;
+        let plan = match early {
+            Some(plan) if flows.plan() == Some(&plan) => plan,
+            _ => self.build_plan(network).await?,
+        };
+        if flows.verify(&plan).await? {
+            return Ok(());
+        }
+        let result = flows.full_sync(plan).await;
         release_freed_memory();
-        result
+        Ok(result?)
     }
 
     async fn full_sync(
