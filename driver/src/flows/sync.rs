@@ -115,7 +115,7 @@ impl BridgeFlows {
     /// [`FULL_CHECK_EVERY`] passed checks (a flow changed in place by hand keeps the count):
     /// then the caller does a [`Self::full_sync`].
     pub async fn verify(&mut self, plan: &NetworkPlan) -> Result<bool, FlowError> {
-        let Some(synced) = self.state.as_ref() else {
+        let Some(synced) = self.state.as_mut() else {
             return Ok(false);
         };
         if synced.plan != *plan || synced.checks >= FULL_CHECK_EVERY {
@@ -132,9 +132,7 @@ impl BridgeFlows {
             );
             return Ok(false);
         }
-        if let Some(synced) = self.state.as_mut() {
-            synced.checks += 1;
-        }
+        synced.checks += 1;
         Ok(true)
     }
 
