@@ -87,7 +87,7 @@ enum Scenario {
         #[arg(long)]
         count: Option<usize>,
         /// Runs of each method; the median is reported.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         runs: usize,
     },
     /// SIGKILL the driver with N endpoints; time until it answers and its flows are back.
@@ -167,7 +167,7 @@ fn jobs(scenario: &Scenario, quick: bool) -> Vec<Job> {
             },
             Job::Flows {
                 count: size(None, FLOWS),
-                runs: 3,
+                runs: 5,
             },
             Job::Endpoints {
                 count: size(None, ENDPOINTS),

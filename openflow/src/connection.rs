@@ -27,8 +27,24 @@ pub(crate) enum Pending {
         merged: Option<MultipartReply>,
         tx: oneshot::Sender<Result<MultipartReply, Error>>,
     },
-    /// A message with no reply (flow_mod, bundle add): only errors are collected.
-    ErrorsOnly(Arc<Mutex<Vec<(u32, ErrorMsg)>>>),
+}
+
+/// Where the errors for a run of messages without replies (flow_mods, bundle adds) go,
+/// with the xid of the message each is about.
+pub(crate) type ErrorSink = Arc<Mutex<Vec<(u32, ErrorMsg)>>>;
+
+/// `count` consecutive xids from `first` whose errors go to `sink`. One entry per batch
+/// rather than one per message: a batch of 10,000 flow_mods costs one insertion.
+pub(crate) struct ErrorRange {
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+    pub(crate) sink: ErrorSink,
+}
+
+impl ErrorRange {
+    fn contains(&self, xid: u32) -> bool {
+        xid.wrapping_sub(self.first) < self.count
+    }
 }
 
 /// A live connection as seen by the handles.
@@ -41,6 +57,8 @@ pub(crate) struct Live {
 pub(crate) struct State {
     pub(crate) live: Option<Live>,
     pub(crate) pending: HashMap<u32, Pending>,
+    /// Batches waiting for a barrier or commit; few at a time, so a list.
+    pub(crate) error_ranges: Vec<ErrorRange>,
     /// Why the last connection attempt or connection failed.
     pub(crate) last_error: String,
 }
@@ -66,6 +84,7 @@ impl Shared {
             state: Mutex::new(State {
                 live: None,
                 pending: HashMap::new(),
+                error_ranges: Vec::new(),
                 last_error: "not connected yet".into(),
             }),
             events,
@@ -145,6 +164,7 @@ fn disconnect(shared: &Shared, reason: String) {
         let mut state = shared.lock();
         state.live = None;
         state.last_error = reason.clone();
+        state.error_ranges.clear();
         std::mem::take(&mut state.pending)
     };
     shared.connected.send_replace(None);
@@ -160,7 +180,6 @@ fn disconnect(shared: &Shared, reason: String) {
             Pending::Multipart { tx, .. } => {
                 let _ = tx.send(Err(lost()));
             }
-            Pending::ErrorsOnly(_) => {}
         }
     }
     let _ = shared.events.send(Event::Disconnected(reason));
@@ -406,17 +425,18 @@ fn dispatch(shared: &Shared, version: Version, frame: &[u8], tx: &mpsc::Unbounde
 
 fn route_error(shared: &Shared, header: Header, error: ErrorMsg) {
     let mut state = shared.lock();
-    match state.pending.get(&header.xid) {
-        Some(Pending::ErrorsOnly(sink)) => {
-            sink.lock()
+    if let Some(p) = state.pending.remove(&header.xid) {
+        drop(state);
+        fail(p, Error::Switch(error));
+        return;
+    }
+    match state.error_ranges.iter().find(|r| r.contains(header.xid)) {
+        Some(range) => {
+            range
+                .sink
+                .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push((header.xid, error));
-        }
-        Some(_) => {
-            if let Some(p) = state.pending.remove(&header.xid) {
-                drop(state);
-                fail(p, Error::Switch(error));
-            }
         }
         None => {
             drop(state);
@@ -461,12 +481,7 @@ fn route_multipart(shared: &Shared, header: Header, part: MultipartReply) {
 
 /// Delivers a (non-multipart) reply to the request waiting for its xid.
 fn complete(shared: &Shared, header: Header, result: Result<Message, Error>) {
-    let mut state = shared.lock();
-    let pending = match state.pending.get(&header.xid) {
-        Some(Pending::ErrorsOnly(_)) | None => None,
-        Some(_) => state.pending.remove(&header.xid),
-    };
-    drop(state);
+    let pending = shared.lock().pending.remove(&header.xid);
     match (pending, result) {
         (Some(Pending::Reply(tx)), result) => {
             let _ = tx.send(result);
@@ -494,6 +509,5 @@ fn fail(pending: Pending, error: Error) {
         Pending::Multipart { tx, .. } => {
             let _ = tx.send(Err(error));
         }
-        Pending::ErrorsOnly(_) => {}
     }
 }

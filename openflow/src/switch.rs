@@ -12,10 +12,10 @@ use crate::codec::flow::{AggregateStats, FlowFilter, FlowMod, FlowRemoved, FlowS
 use crate::codec::multipart::{MultipartBody, MultipartReply, MultipartRequest};
 use crate::codec::port::{Port, PortStats, PortStatus, SwitchDesc, TableStats};
 use crate::codec::{
-    self, BundleAdd, BundleControl, BundleCtrlType, Message, PacketIn, PacketOut, SwitchConfig,
+    self, BundleControl, BundleCtrlType, Message, PacketIn, PacketOut, SwitchConfig,
     SwitchFeatures, Version, BUNDLE_ATOMIC, BUNDLE_ORDERED,
 };
-use crate::connection::{self, Pending, Shared};
+use crate::connection::{self, ErrorRange, ErrorSink, Pending, Shared};
 use crate::error::FlowModFailure;
 use crate::transport::{Target, TlsFiles};
 use crate::{port, Error};
@@ -236,6 +236,14 @@ impl Switch {
         }
     }
 
+    /// Stops collecting errors for the batch that starts at xid `first`.
+    fn forget_errors(&self, first: u32) {
+        self.shared()
+            .lock()
+            .error_ranges
+            .retain(|range| range.first != first);
+    }
+
     async fn await_reply<T>(
         &self,
         rx: oneshot::Receiver<Result<T, Error>>,
@@ -324,37 +332,88 @@ impl Switch {
     /// Sends messages without replies followed by one barrier, all in one write, and
     /// returns the errors the switch reported for them.
     async fn send_batch(&self, messages: Vec<Message>) -> Result<(), Error> {
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let (first, n) = self.send_with_barrier(messages, &errors).await?;
-        self.forget(first, n);
+        let errors = ErrorSink::default();
+        let count = batch_len(messages.len())?;
+        let mut messages = messages.iter();
+        let first = self
+            .send_with_barrier(
+                count,
+                Queueing::AllOrNothing,
+                &errors,
+                |xid, version, out| {
+                    let message = messages.next().expect("one message per xid");
+                    codec::encode(version, xid, message, out)
+                },
+            )
+            .await?;
+        self.forget_errors(first);
         failures_to_result(collect_failures(&errors, first))
     }
 
-    /// Sends `messages` (registered as error-only) plus a barrier and waits for the barrier
-    /// reply. The messages' xids stay registered: the caller must `forget(first, n)` them.
+    /// Sends `count` messages that have no replies, the one with xid `first + i` encoded
+    /// by the `i`-th call of `encode(xid, version, out)`, then a barrier, and waits for the
+    /// barrier's reply. Returns `first`. The switch's errors for the messages go to
+    /// `errors`, also after the barrier (a bundle commit reports with the adds' xids) until
+    /// the caller calls `forget_errors(first)`.
     async fn send_with_barrier(
         &self,
-        mut messages: Vec<Message>,
-        errors: &Arc<Mutex<Vec<(u32, ErrorMsg)>>>,
-    ) -> Result<(u32, u32), Error> {
-        let n = u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
-        messages.push(Message::BarrierRequest);
-        let (tx, rx) = oneshot::channel();
-        let (first, _) = self.submit(&messages, |first, insert| {
-            for i in 0..n {
-                insert(first.wrapping_add(i), Pending::ErrorsOnly(errors.clone()));
+        count: u32,
+        queueing: Queueing,
+        errors: &ErrorSink,
+        mut encode: impl FnMut(u32, Version, &mut Vec<u8>) -> Result<(), codec::EncodeError>,
+    ) -> Result<u32, Error> {
+        let shared = self.shared();
+        let first = shared.xids(
+            count
+                .checked_add(1)
+                .ok_or(Error::UnexpectedReply("too many"))?,
+        );
+        let barrier = first.wrapping_add(count);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let (version, tx) = {
+            let mut state = shared.lock();
+            let Some(live) = &state.live else {
+                return Err(self.not_connected_locked(&state.last_error));
+            };
+            let (version, tx) = (live.version, live.tx.clone());
+            state.error_ranges.push(ErrorRange {
+                first,
+                count,
+                sink: errors.clone(),
+            });
+            state.pending.insert(barrier, Pending::Reply(reply_tx));
+            (version, tx)
+        };
+        let closing = || self.not_connected_locked("connection closing");
+        let queued = (|| {
+            let mut out = Vec::with_capacity(match queueing {
+                Queueing::Streamed => STREAM_CHUNK_BYTES + 1024,
+                Queueing::AllOrNothing => count as usize * 128 + 16,
+            });
+            for i in 0..count {
+                encode(first.wrapping_add(i), version, &mut out)?;
+                if queueing == Queueing::Streamed && out.len() >= STREAM_CHUNK_BYTES {
+                    let capacity = out.capacity();
+                    let chunk = std::mem::replace(&mut out, Vec::with_capacity(capacity));
+                    tx.send(chunk).map_err(|_| closing())?;
+                }
             }
-            insert(first.wrapping_add(n), Pending::Reply(tx));
-        })?;
-        let barrier = first.wrapping_add(n);
-        match self.await_reply(rx, barrier, 1).await {
-            Ok(Message::BarrierReply) => Ok((first, n)),
+            codec::encode(version, barrier, &Message::BarrierRequest, &mut out)?;
+            tx.send(out).map_err(|_| closing())
+        })();
+        if let Err(e) = queued {
+            self.forget(barrier, 1);
+            self.forget_errors(first);
+            return Err(e);
+        }
+        match self.await_reply(reply_rx, barrier, 1).await {
+            Ok(Message::BarrierReply) => Ok(first),
             Ok(other) => {
-                self.forget(first, n);
+                self.forget_errors(first);
                 Err(Error::UnexpectedReply(other.name()))
             }
             Err(e) => {
-                self.forget(first, n);
+                self.forget_errors(first);
                 Err(e)
             }
         }
@@ -387,48 +446,46 @@ impl Switch {
             BundleCtrlType::OpenReply,
         )
         .await?;
-        let adds: Vec<Message> = flow_mods
-            .into_iter()
-            .map(|f| {
-                let message = Box::new(Message::FlowMod(f));
-                Message::BundleAdd(BundleAdd {
-                    bundle_id,
-                    flags,
-                    message,
-                })
+        let errors = ErrorSink::default();
+        let count = batch_len(flow_mods.len())?;
+        let mut flow_mods = flow_mods.into_iter();
+        // Streamed: the switch starts on the first adds while we encode the rest. A flow_mod
+        // that fails to encode stops the stream halfway, which is harmless here: the bundle
+        // is discarded below and nothing was applied.
+        let added = self
+            .send_with_barrier(count, Queueing::Streamed, &errors, |xid, version, out| {
+                let flow_mod = Message::FlowMod(flow_mods.next().expect("one flow_mod per xid"));
+                codec::encode_bundle_add(version, xid, bundle_id, flags, &flow_mod, out)
             })
-            .collect();
-        let errors = Arc::new(Mutex::new(Vec::new()));
+            .await;
         // A message rejected when it is added would not stop the commit from applying the
         // others, so wait (barrier) for such errors before committing. OVS reports errors
         // found at commit time with the xid of the failing add, so keep the add xids
         // registered until the commit is answered.
-        let result = match self.send_with_barrier(adds, &errors).await {
-            Ok((first, n)) => {
-                let added = collect_failures(&errors, first);
-                let result = if added.is_empty() {
+        let result = match added {
+            Ok(first) => {
+                let rejected = collect_failures(&errors, first);
+                let result = if rejected.is_empty() {
                     let commit = control(BundleCtrlType::CommitRequest);
                     let committed = self
                         .bundle_control(commit, BundleCtrlType::CommitReply)
                         .await;
+                    self.forget_errors(first);
                     let failures = collect_failures(&errors, first);
                     match committed {
-                        Ok(()) => {
-                            self.forget(first, n);
-                            return Ok(());
-                        }
+                        Ok(()) => return Ok(()),
                         Err(Error::Bundle { error, .. }) => Err(Error::Bundle { error, failures }),
                         Err(Error::Switch(error)) => Err(Error::Bundle { error, failures }),
                         Err(e) => Err(e),
                     }
                 } else {
-                    let error = added[0].error.clone();
+                    self.forget_errors(first);
+                    let error = rejected[0].error.clone();
                     Err(Error::Bundle {
                         error,
-                        failures: added,
+                        failures: rejected,
                     })
                 };
-                self.forget(first, n);
                 result
             }
             Err(e) => Err(e),
@@ -521,6 +578,23 @@ impl Switch {
             _ => Err(Error::UnexpectedReply("multipart reply of another type")),
         }
     }
+}
+
+/// How [`Switch::send_with_barrier`] hands a batch to the connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Queueing {
+    /// Encoded in full before any of it is queued.
+    AllOrNothing,
+    /// Queued in chunks of [`STREAM_CHUNK_BYTES`] as it is encoded.
+    Streamed,
+}
+
+/// About 500 flow_mods: big enough for few wake-ups of the writer, small enough that the
+/// switch gets its first messages long before the last are encoded.
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
+
+fn batch_len(len: usize) -> Result<u32, Error> {
+    u32::try_from(len).map_err(|_| Error::UnexpectedReply("too many messages in one batch"))
 }
 
 fn collect_failures(errors: &Mutex<Vec<(u32, ErrorMsg)>>, first: u32) -> Vec<FlowModFailure> {

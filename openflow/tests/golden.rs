@@ -503,7 +503,29 @@ fn bundle_bytes_equal_ovs_ofctl_both_versions() {
             msg.name()
         );
         assert_eq!(&decode(&hex(want)), msg);
+        if let Message::BundleAdd(add) = msg {
+            let mut direct = vec![0xee];
+            codec::encode_bundle_add(version, xid, 0, 3, &add.message, &mut direct).unwrap();
+            assert_eq!(
+                common::to_hex(&direct[1..]),
+                common::to_hex(&ours),
+                "{version}"
+            );
+        }
     }
+}
+
+#[test]
+fn bundle_add_that_cannot_be_encoded_leaves_the_buffer_alone() {
+    let too_many_actions = vec![Action::output(1); 10_000];
+    let fm = FlowMod::add(0, 5, Match::new()).apply(too_many_actions);
+    let mut out = vec![1, 2, 3];
+    let err = codec::encode_bundle_add(Version::V1_4, 9, 1, 3, &Message::FlowMod(fm), &mut out);
+    assert!(
+        matches!(err, Err(codec::EncodeError::TooLong(_))),
+        "{err:?}"
+    );
+    assert_eq!(out, [1, 2, 3]);
 }
 
 // ---- bytes captured from OVS decode to the expected values -------------------------------

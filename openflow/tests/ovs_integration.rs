@@ -359,6 +359,29 @@ async fn bundles_commit_and_failing_bundle_is_discarded() {
         assert_eq!(stats.len(), 50, "{version}: bundle was not atomic");
         assert!(stats.iter().all(|s| s.cookie == 0xb0));
 
+        // Bundles bigger than one streamed chunk: a rejected add far into the stream, and a
+        // flow_mod that cannot even be encoded (its actions exceed 64 KiB), both leave the
+        // switch untouched.
+        let mut big: Vec<FlowMod> = vec![FlowMod::delete(openflow::TABLE_ALL, Match::new())];
+        big.extend((1000..4000).map(|i| flow(0, 10, i, 0xb1, 1)));
+        big.insert(
+            2500,
+            FlowMod::add(0, 10, Match::new().in_port(998)).apply(vec![Action::Group(78)]),
+        );
+        match sw.bundle(big.clone()).await.unwrap_err() {
+            Error::Bundle { failures, .. } => {
+                let indexes: Vec<usize> = failures.iter().map(|f| f.index).collect();
+                assert_eq!(indexes, [2500], "{version}");
+            }
+            other => panic!("expected bundle error, got {other}"),
+        }
+        big[2500] = FlowMod::add(0, 10, Match::new()).apply(vec![Action::output(1); 10_000]);
+        let err = sw.bundle(big).await.unwrap_err();
+        assert!(matches!(err, Error::Encode(_)), "{version}: {err}");
+        let stats = sw.flow_stats(FlowFilter::all()).await.unwrap();
+        assert_eq!(stats.len(), 50, "{version}: a big bundle was not atomic");
+        assert!(stats.iter().all(|s| s.cookie == 0xb0));
+
         // The connection is still healthy and another bundle works.
         sw.bundle(vec![
             FlowMod::delete(openflow::TABLE_ALL, Match::new()).cookie_masked(0xb0, u64::MAX)

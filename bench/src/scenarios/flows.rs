@@ -1,7 +1,7 @@
 //! `flows`: N flows installed through our `openflow` crate and confirmed with an aggregate-stats
 //! flow count, as plain flow_mods plus one barrier and as one bundle commit, against
 //! `ovs-ofctl add-flows FILE` and `ovs-ofctl --bundle add-flows FILE`. All flows are deleted
-//! before each installation; each time is the median of several runs.
+//! before each installation (see [`clear`]); each time is the median of several runs.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -121,10 +121,15 @@ async fn measure(lab: &Lab, count: usize, runs: usize) -> anyhow::Result<[f64; 4
     Ok(times.map(|samples| median_ms(&samples)))
 }
 
+/// Deletes every flow, then gives ovs-vswitchd time for the work a delete leaves behind
+/// (RCU-deferred frees, revalidation), which would otherwise slow down whichever method is
+/// measured next: the ovs-ofctl runs get that time anyway while the process starts.
 async fn clear(switch: &Switch) -> anyhow::Result<()> {
     switch
         .send_flow_mods(vec![FlowMod::delete(TABLE_ALL, Match::new())])
         .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    switch.barrier().await?;
     Ok(())
 }
 

@@ -560,6 +560,56 @@ pub fn encode(
     result
 }
 
+/// Appends a bundle add of `inner` to bundle `bundle_id`, as `encode` would for a
+/// [`Message::BundleAdd`], without the caller boxing `inner` into one.
+///
+/// On error `out` is left as it was.
+pub fn encode_bundle_add(
+    version: Version,
+    xid: u32,
+    bundle_id: u32,
+    flags: u16,
+    inner: &Message,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let msg_type = match version {
+        Version::V1_3 => msg_type::EXPERIMENTER,
+        Version::V1_4 => msg_type::BUNDLE_ADD,
+    };
+    out.extend_from_slice(&[version.wire(), msg_type, 0, 0]);
+    out.extend_from_slice(&xid.to_be_bytes());
+    let mut result = encode_bundle_add_body(version, xid, bundle_id, flags, inner, out);
+    if result.is_ok() {
+        let len = out.len() - start;
+        result = patch_u16(out, start + 2, len);
+    }
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// The part of a bundle add after the OpenFlow header; the bundled message shares the
+/// add's xid (OVS reports errors found at commit time with it).
+fn encode_bundle_add_body(
+    version: Version,
+    xid: u32,
+    bundle_id: u32,
+    flags: u16,
+    inner: &Message,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if version == Version::V1_3 {
+        out.extend_from_slice(&ONF_EXPERIMENTER_ID.to_be_bytes());
+        out.extend_from_slice(&ONF_ET_BUNDLE_ADD.to_be_bytes());
+    }
+    out.extend_from_slice(&bundle_id.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&flags.to_be_bytes());
+    encode_inner(version, xid, inner, out)
+}
+
 /// Encodes `message` into a new buffer.
 pub fn encode_to_vec(
     version: Version,
@@ -704,13 +754,7 @@ fn encode_inner(
             out.extend_from_slice(&b.properties);
         }
         Message::BundleAdd(b) => {
-            if version == Version::V1_3 {
-                onf(out, ONF_ET_BUNDLE_ADD);
-            }
-            out.extend_from_slice(&b.bundle_id.to_be_bytes());
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(&b.flags.to_be_bytes());
-            encode_inner(version, xid, &b.message, out)?;
+            encode_bundle_add_body(version, xid, b.bundle_id, b.flags, &b.message, out)?
         }
         Message::Other { body, .. } => out.extend_from_slice(body),
     }
