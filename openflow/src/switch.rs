@@ -441,11 +441,10 @@ impl Switch {
                 properties: Vec::new(),
             })
         };
-        self.bundle_control(
-            control(BundleCtrlType::OpenRequest),
-            BundleCtrlType::OpenReply,
-        )
-        .await?;
+        // The open goes ahead of the adds on the same connection without waiting for its
+        // reply: the switch handles them in order, and a failed open is seen before the
+        // commit (the adds then fail too, or land in a bundle discarded below).
+        let open = self.start_bundle_control(control(BundleCtrlType::OpenRequest))?;
         let errors = ErrorSink::default();
         let count = batch_len(flow_mods.len())?;
         let mut flow_mods = flow_mods.into_iter();
@@ -458,14 +457,17 @@ impl Switch {
                 codec::encode_bundle_add(version, xid, bundle_id, flags, &flow_mod, out)
             })
             .await;
-        // A message rejected when it is added would not stop the commit from applying the
-        // others, so wait (barrier) for such errors before committing. OVS reports errors
-        // found at commit time with the xid of the failing add, so keep the add xids
-        // registered until the commit is answered.
-        let result = match added {
-            Ok(first) => {
+        let opened = self
+            .finish_bundle_control(open, BundleCtrlType::OpenReply)
+            .await;
+        let result = match (opened, added) {
+            (Ok(()), Ok(first)) => {
+                // A message rejected when it is added would not stop the commit from
+                // applying the others, so the barrier above waited for such errors. OVS
+                // reports errors found at commit time with the xid of the failing add, so
+                // the add xids stay registered until the commit is answered.
                 let rejected = collect_failures(&errors, first);
-                let result = if rejected.is_empty() {
+                if rejected.is_empty() {
                     let commit = control(BundleCtrlType::CommitRequest);
                     let committed = self
                         .bundle_control(commit, BundleCtrlType::CommitReply)
@@ -485,35 +487,56 @@ impl Switch {
                         error,
                         failures: rejected,
                     })
-                };
-                result
+                }
             }
-            Err(e) => Err(e),
+            (Err(e), added) => {
+                if let Ok(first) = added {
+                    self.forget_errors(first);
+                }
+                Err(e)
+            }
+            (Ok(()), Err(e)) => Err(e),
         };
-        if !matches!(
-            result,
-            Err(Error::NotConnected { .. } | Error::ConnectionLost { .. })
-        ) {
-            let discard = control(BundleCtrlType::DiscardRequest);
-            let _ = self
-                .bundle_control(discard, BundleCtrlType::DiscardReply)
-                .await;
-        }
+        // Also after a lost connection: the open may have gone down with the old connection
+        // while the adds opened the bundle implicitly (as OVS does) on the new one. Without
+        // any connection this fails at once.
+        let discard = control(BundleCtrlType::DiscardRequest);
+        let _ = self
+            .bundle_control(discard, BundleCtrlType::DiscardReply)
+            .await;
         result
     }
 
     async fn bundle_control(&self, message: Message, expect: BundleCtrlType) -> Result<(), Error> {
+        let started = self.start_bundle_control(message)?;
+        self.finish_bundle_control(started, expect).await
+    }
+
+    /// Queues a bundle control request; [`Switch::finish_bundle_control`] waits for its reply.
+    fn start_bundle_control(&self, message: Message) -> Result<StartedBundleControl, Error> {
         let Message::BundleControl(ctrl) = &message else {
             return Err(Error::UnexpectedReply("bundle control"));
         };
         let bundle_id = ctrl.bundle_id;
-        let (tx, rx) = oneshot::channel();
-        let (first, _) = self.submit(std::slice::from_ref(&message), |first, insert| {
+        let (tx, reply) = oneshot::channel();
+        let (xid, _) = self.submit(std::slice::from_ref(&message), |first, insert| {
             insert(first, Pending::Reply(tx))
         })?;
-        match self.await_reply(rx, first, 1).await {
+        Ok(StartedBundleControl {
+            xid,
+            bundle_id,
+            reply,
+        })
+    }
+
+    async fn finish_bundle_control(
+        &self,
+        started: StartedBundleControl,
+        expect: BundleCtrlType,
+    ) -> Result<(), Error> {
+        match self.await_reply(started.reply, started.xid, 1).await {
             Ok(Message::BundleControl(reply))
-                if reply.ctrl_type == expect && reply.bundle_id == bundle_id =>
+                if reply.ctrl_type == expect && reply.bundle_id == started.bundle_id =>
             {
                 Ok(())
             }
@@ -578,6 +601,13 @@ impl Switch {
             _ => Err(Error::UnexpectedReply("multipart reply of another type")),
         }
     }
+}
+
+/// A bundle control request on its way, waiting for its reply.
+struct StartedBundleControl {
+    xid: u32,
+    bundle_id: u32,
+    reply: oneshot::Receiver<Result<Message, Error>>,
 }
 
 /// How [`Switch::send_with_barrier`] hands a batch to the connection.

@@ -396,3 +396,95 @@ fn targets_parse_like_ovs_ofctl() {
         assert!(err.to_string().contains("TLS"), "{err}");
     });
 }
+
+/// What the client sent for a bundle, in order, as (message name, bundle control type).
+fn bundle_step(message: &Message) -> (&'static str, Option<codec::BundleCtrlType>) {
+    match message {
+        Message::BundleControl(c) => ("BUNDLE_CONTROL", Some(c.ctrl_type)),
+        other => (other.name(), None),
+    }
+}
+
+#[tokio::test]
+async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
+    use codec::BundleCtrlType::*;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let sw = Switch::connect(&target, options()).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    let flow = |port| openflow::FlowMod::add(0, 1, Match::new().in_port(port));
+
+    for open_fails in [false, true] {
+        let task = tokio::spawn({
+            let sw = sw.clone();
+            async move { sw.bundle(vec![flow(1), flow(2)]).await }
+        });
+        // Open, both adds and the barrier arrive before the switch has answered anything.
+        let mut received = Vec::new();
+        for _ in 0..4 {
+            received.push(conn.recv().await);
+        }
+        let steps: Vec<_> = received.iter().map(|(_, m)| bundle_step(m)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("BUNDLE_CONTROL", Some(OpenRequest)),
+                ("BUNDLE_ADD_MESSAGE", None),
+                ("BUNDLE_ADD_MESSAGE", None),
+                ("BARRIER_REQUEST", None),
+            ]
+        );
+        let (open_header, Message::BundleControl(open)) = &received[0] else {
+            unreachable!()
+        };
+        if open_fails {
+            let mut data = vec![5, 33, 0, 16];
+            data.extend_from_slice(&open_header.xid.to_be_bytes());
+            let error = openflow::ErrorMsg {
+                error_type: 17, // OFPET_BUNDLE_FAILED
+                code: 3,        // OFPBFC_BUNDLE_EXIST
+                experimenter: None,
+                data,
+            };
+            conn.send(open_header.xid, &Message::Error(error)).await;
+        } else {
+            let mut reply = open.clone();
+            reply.ctrl_type = OpenReply;
+            conn.send(open_header.xid, &Message::BundleControl(reply))
+                .await;
+        }
+        conn.send(received[3].0.xid, &Message::BarrierReply).await;
+        let (header, next) = conn.recv().await;
+        let Message::BundleControl(mut control) = next else {
+            panic!("expected a bundle control, got {next:?}");
+        };
+        assert_eq!(control.bundle_id, open.bundle_id);
+        let want = if open_fails {
+            DiscardRequest
+        } else {
+            CommitRequest
+        };
+        assert_eq!(control.ctrl_type, want);
+        control.ctrl_type = if open_fails {
+            DiscardReply
+        } else {
+            CommitReply
+        };
+        conn.send(header.xid, &Message::BundleControl(control))
+            .await;
+        let result = task.await.unwrap();
+        if open_fails {
+            match result {
+                Err(Error::Bundle { error, failures }) => {
+                    assert_eq!(error.code_name(), "OFPBFC_BUNDLE_EXIST");
+                    assert!(failures.is_empty());
+                }
+                other => panic!("expected a bundle error, got {other:?}"),
+            }
+        } else {
+            result.unwrap();
+        }
+    }
+}
