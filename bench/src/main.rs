@@ -87,7 +87,7 @@ enum Scenario {
         #[arg(long)]
         count: Option<usize>,
         /// Runs of each method; the median is reported.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 9)]
         runs: usize,
     },
     /// SIGKILL the driver with N endpoints; time until it answers and its flows are back.
@@ -167,7 +167,7 @@ fn jobs(scenario: &Scenario, quick: bool) -> Vec<Job> {
             },
             Job::Flows {
                 count: size(None, FLOWS),
-                runs: 5,
+                runs: 9,
             },
             Job::Endpoints {
                 count: size(None, ENDPOINTS),

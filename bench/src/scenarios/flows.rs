@@ -88,15 +88,20 @@ async fn measure(lab: &Lab, count: usize, runs: usize) -> anyhow::Result<[f64; 4
     let file_path = file.path().display().to_string();
 
     let mut times: [Vec<Duration>; 4] = Default::default();
-    for _ in 0..runs {
-        clear(&switch).await?;
+    // The first round is a warm-up and is not counted: a fresh ovs-vswitchd first grows its
+    // heap (thousands of page faults), which would land on whichever method runs first.
+    for round in 0..=runs {
+        if round == 1 {
+            times = Default::default();
+        }
+        clear(&switch, count).await?;
         let batch = mods.clone();
         let started = Instant::now();
         switch.send_flow_mods(batch).await?;
         times[0].push(started.elapsed());
         confirm(&switch, count, "flow_mods + barrier").await?;
 
-        clear(&switch).await?;
+        clear(&switch, count).await?;
         let batch = mods.clone();
         let started = Instant::now();
         switch.bundle(batch).await?;
@@ -104,7 +109,7 @@ async fn measure(lab: &Lab, count: usize, runs: usize) -> anyhow::Result<[f64; 4
         confirm(&switch, count, "bundle").await?;
 
         for (slot, bundle) in [(2, false), (3, true)] {
-            clear(&switch).await?;
+            clear(&switch, count).await?;
             let mut args = if bundle {
                 vec!["-O", "OpenFlow14", "--bundle"]
             } else {
@@ -117,18 +122,19 @@ async fn measure(lab: &Lab, count: usize, runs: usize) -> anyhow::Result<[f64; 4
             confirm(&switch, count, "ovs-ofctl add-flows").await?;
         }
     }
-    clear(&switch).await?;
+    clear(&switch, count).await?;
     Ok(times.map(|samples| median_ms(&samples)))
 }
 
-/// Deletes every flow, then gives ovs-vswitchd time for the work a delete leaves behind
-/// (RCU-deferred frees, revalidation), which would otherwise slow down whichever method is
+/// Deletes every flow, then gives ovs-vswitchd time for the work a delete of `count` flows
+/// leaves behind (RCU-deferred frees), which would otherwise slow down whichever method is
 /// measured next: the ovs-ofctl runs get that time anyway while the process starts.
-async fn clear(switch: &Switch) -> anyhow::Result<()> {
+async fn clear(switch: &Switch, count: usize) -> anyhow::Result<()> {
     switch
         .send_flow_mods(vec![FlowMod::delete(TABLE_ALL, Match::new())])
         .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settle_ms = (count as u64 * 30 / 1000).clamp(20, 300);
+    tokio::time::sleep(Duration::from_millis(settle_ms)).await;
     switch.barrier().await?;
     Ok(())
 }
