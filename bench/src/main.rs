@@ -83,11 +83,11 @@ enum Scenario {
     },
     /// Install N flows through our OpenFlow crate, against ovs-ofctl add-flows.
     Flows {
-        /// Flows [default: 1000, --quick 200].
+        /// Flows [default: 1000, then 10,000; --quick 200].
         #[arg(long)]
         count: Option<usize>,
-        /// Runs of each method; the median is reported.
-        #[arg(long, default_value_t = 9)]
+        /// Runs of each method after a warm-up; the median is reported.
+        #[arg(long, default_value_t = FLOW_RUNS)]
         runs: usize,
     },
     /// SIGKILL the driver with N endpoints; time until it answers and its flows are back.
@@ -113,7 +113,9 @@ enum Scenario {
 /// Sizes: (full, quick).
 const ENDPOINTS: (usize, usize) = (1000, 20);
 const OVSDB_TXNS: (usize, usize) = (1000, 100);
-const FLOWS: (usize, usize) = (1000, 200);
+const FLOW_RUNS: usize = 9;
+/// The OpenFlow issue states its targets at both sizes; `--quick` runs only the small one.
+const FLOW_COUNTS: (&[usize], &[usize]) = (&[1000, 10_000], &[200]);
 const RESTART_ENDPOINTS: (usize, usize) = (1000, 10);
 const TUI_FLOWS: (usize, usize) = (10000, 200);
 
@@ -151,36 +153,46 @@ fn jobs(scenario: &Scenario, quick: bool) -> Vec<Job> {
         Scenario::Ovsdb { count } => vec![Job::Ovsdb {
             count: size(count, OVSDB_TXNS),
         }],
-        Scenario::Flows { count, runs } => vec![Job::Flows {
-            count: size(count, FLOWS),
-            runs,
-        }],
+        Scenario::Flows { count, runs } => flow_jobs(count, quick, runs),
         Scenario::Restart { endpoints } => vec![Job::Restart {
             endpoints: size(endpoints, RESTART_ENDPOINTS),
         }],
         Scenario::Tui { flows } => vec![Job::Tui {
             flows: size(flows, TUI_FLOWS),
         }],
-        Scenario::All { concurrency } => vec![
-            Job::Ovsdb {
+        Scenario::All { concurrency } => [
+            vec![Job::Ovsdb {
                 count: size(None, OVSDB_TXNS),
-            },
-            Job::Flows {
-                count: size(None, FLOWS),
-                runs: 9,
-            },
-            Job::Endpoints {
-                count: size(None, ENDPOINTS),
-                concurrency,
-            },
-            Job::Restart {
-                endpoints: size(None, RESTART_ENDPOINTS),
-            },
-            Job::Tui {
-                flows: size(None, TUI_FLOWS),
-            },
-        ],
+            }],
+            flow_jobs(None, quick, FLOW_RUNS),
+            vec![
+                Job::Endpoints {
+                    count: size(None, ENDPOINTS),
+                    concurrency,
+                },
+                Job::Restart {
+                    endpoints: size(None, RESTART_ENDPOINTS),
+                },
+                Job::Tui {
+                    flows: size(None, TUI_FLOWS),
+                },
+            ],
+        ]
+        .concat(),
     }
+}
+
+/// One `flows` job per size: the given one, or the issue's sizes.
+fn flow_jobs(count: Option<usize>, quick: bool, runs: usize) -> Vec<Job> {
+    let counts = match count {
+        Some(count) => vec![count],
+        None if quick => FLOW_COUNTS.1.to_vec(),
+        None => FLOW_COUNTS.0.to_vec(),
+    };
+    counts
+        .into_iter()
+        .map(|count| Job::Flows { count, runs })
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -293,5 +305,34 @@ fn print_report(report: &Report, json: bool) {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_human());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow_counts(jobs: &[Job]) -> Vec<usize> {
+        jobs.iter()
+            .filter_map(|job| match job {
+                Job::Flows { count, .. } => Some(*count),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flows_run_at_both_sizes_of_the_issue_unless_told() {
+        let flows = |count| Scenario::Flows { count, runs: 3 };
+        assert_eq!(flow_counts(&jobs(&flows(None), false)), [1000, 10_000]);
+        assert_eq!(flow_counts(&jobs(&flows(None), true)), [200]);
+        assert_eq!(flow_counts(&jobs(&flows(Some(42)), false)), [42]);
+        let all = jobs(&Scenario::All { concurrency: 1 }, false);
+        assert_eq!(flow_counts(&all), [1000, 10_000]);
+        let names: Vec<&str> = all.iter().map(|job| job.name()).collect();
+        assert_eq!(
+            names,
+            ["ovsdb", "flows", "flows", "endpoints", "restart", "tui"]
+        );
     }
 }

@@ -158,17 +158,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let remote = ovsdb::remote::Remote::parse(&cli.ovsdb).context("--ovsdb")?;
-    let tls = match (&cli.ssl_private_key, &cli.ssl_certificate, &cli.ssl_ca_cert) {
-        (Some(key), Some(cert), Some(ca)) => Some(ovsdb::remote::TlsConfig {
-            private_key: key.clone(),
-            certificate: cert.clone(),
-            ca_cert: ca.clone(),
-        }),
-        (None, None, None) => None,
-        _ => anyhow::bail!(
-            "ssl: remotes need --ssl-private-key, --ssl-certificate and --ssl-ca-cert"
-        ),
-    };
+    let tls = ovsdb::remote::TlsConfig::from_paths(
+        cli.ssl_private_key.as_deref(),
+        cli.ssl_certificate.as_deref(),
+        cli.ssl_ca_cert.as_deref(),
+    )
+    .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
     let options = ovsdb::client::ClientOptions {
         request_timeout: Duration::from_secs(3),
         tls,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use openflow::{FlowFilter, Switch};
 use ovsdb::vswitch::{Vswitch, DATABASE};
-use ovsdb::{Client, ClientOptions, MonitorRequest, Remote};
+use ovsdb::{Client, ClientOptions, MonitorRequest, Remote, TlsConfig};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -30,6 +30,8 @@ use crate::unixctl::Unixctl;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub ovsdb: String,
+    /// Certificates for an `ssl:` OVSDB remote.
+    pub tls: Option<TlsConfig>,
     pub rundir: PathBuf,
     /// `None`: no Docker names.
     pub docker_host: Option<String>,
@@ -117,7 +119,12 @@ pub fn spawn(config: Config) -> (mpsc::Receiver<Update>, Control) {
     let (paused_tx, paused) = watch::channel(false);
     let (traces_tx, traces) = mpsc::unbounded_channel();
     let (bridges_tx, bridges) = watch::channel(BTreeSet::new());
-    tokio::spawn(run_ovsdb(config.ovsdb.clone(), tx.clone(), bridges_tx));
+    tokio::spawn(run_ovsdb(
+        config.ovsdb.clone(),
+        config.tls.clone(),
+        tx.clone(),
+        bridges_tx,
+    ));
     tokio::spawn(run_openflow(
         config.rundir.clone(),
         config.refresh,
@@ -159,6 +166,7 @@ pub fn spawn(config: Config) -> (mpsc::Receiver<Update>, Control) {
 
 async fn run_ovsdb(
     remote: String,
+    tls: Option<TlsConfig>,
     tx: mpsc::Sender<Update>,
     bridges: watch::Sender<BTreeSet<String>>,
 ) {
@@ -173,7 +181,11 @@ async fn run_ovsdb(
             return;
         }
     };
-    let client = Client::start(remote, ClientOptions::default());
+    let options = ClientOptions {
+        tls,
+        ..ClientOptions::default()
+    };
+    let client = Client::start(remote, options);
     tokio::spawn(watch_ovsdb_connection(client.clone(), tx.clone()));
     let mut replica = Vswitch::default();
     let mut monitor_number = 0u64;

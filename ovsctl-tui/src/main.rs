@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use openflow::FlowFilter;
 use ovsdb::vswitch::{Vswitch, DATABASE};
-use ovsdb::{Client, ClientOptions, MonitorEvent, Remote};
+use ovsdb::{Client, ClientOptions, MonitorEvent, Remote, TlsConfig};
 
 use ovsctl_tui::collect::{self, connect_bridge, monitor_requests};
 use ovsctl_tui::docker::Docker;
@@ -58,6 +58,15 @@ struct Cli {
     /// Log file (the screen never gets logs); RUST_LOG sets the level.
     #[arg(long, env = "OVSCTL_TUI_LOG", global = true)]
     log_file: Option<PathBuf>,
+    /// Private key for ssl: OVSDB remotes (PEM).
+    #[arg(long, env = "OVSCTL_TUI_SSL_KEY", global = true)]
+    ssl_private_key: Option<PathBuf>,
+    /// Certificate for ssl: OVSDB remotes (PEM).
+    #[arg(long, env = "OVSCTL_TUI_SSL_CERT", global = true)]
+    ssl_certificate: Option<PathBuf>,
+    /// CA certificate for ssl: OVSDB remotes (PEM).
+    #[arg(long, env = "OVSCTL_TUI_SSL_CA", global = true)]
+    ssl_ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -107,14 +116,28 @@ struct BenchArgs {
 }
 
 impl Cli {
-    fn config(&self) -> collect::Config {
-        collect::Config {
+    fn config(&self) -> Result<collect::Config> {
+        Ok(collect::Config {
             ovsdb: self.ovsdb.clone(),
+            tls: self.tls()?,
             rundir: self.ovs_rundir.clone(),
-            docker_host: (self.docker_host != "none" && !self.docker_host.is_empty())
-                .then(|| self.docker_host.clone()),
+            docker_host: self.docker_host(),
             refresh: Duration::from_millis(self.refresh),
-        }
+        })
+    }
+
+    fn tls(&self) -> Result<Option<TlsConfig>> {
+        TlsConfig::from_paths(
+            self.ssl_private_key.as_deref(),
+            self.ssl_certificate.as_deref(),
+            self.ssl_ca_cert.as_deref(),
+        )
+        .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")
+    }
+
+    fn docker_host(&self) -> Option<String> {
+        (self.docker_host != "none" && !self.docker_host.is_empty())
+            .then(|| self.docker_host.clone())
     }
 }
 
@@ -161,7 +184,7 @@ async fn main() -> Result<()> {
     match &cli.command {
         None => {
             tracing::info!(?cli, "starting");
-            terminal::run(cli.config()).await.context("terminal")?;
+            terminal::run(cli.config()?).await.context("terminal")?;
             // Collector tasks and the key reader thread need not be waited for.
             std::process::exit(0);
         }
@@ -188,9 +211,13 @@ async fn main() -> Result<()> {
 }
 
 /// The OVSDB contents once, as a typed snapshot.
-async fn load_vswitch(remote: &str) -> Result<Vswitch> {
+async fn load_vswitch(remote: &str, tls: Option<TlsConfig>) -> Result<Vswitch> {
     let remote = Remote::parse(remote).with_context(|| format!("bad OVSDB remote {remote}"))?;
-    let client = Client::connect(remote.clone(), ClientOptions::default())
+    let options = ClientOptions {
+        tls,
+        ..ClientOptions::default()
+    };
+    let client = Client::connect(remote.clone(), options)
         .await
         .with_context(|| format!("connect to {remote}"))?;
     let mut monitor = client
@@ -210,7 +237,7 @@ async fn load_vswitch(remote: &str) -> Result<Vswitch> {
 
 /// Docker's names, or none (with a warning) when Docker cannot be asked.
 async fn load_names(cli: &Cli) -> DockerNames {
-    let Some(host) = cli.config().docker_host else {
+    let Some(host) = cli.docker_host() else {
         return DockerNames::default();
     };
     match Docker::new(&host) {
@@ -229,7 +256,8 @@ async fn load_names(cli: &Cli) -> DockerNames {
 }
 
 async fn load_inventory(cli: &Cli) -> Result<Inventory> {
-    let (vswitch, names) = tokio::join!(load_vswitch(&cli.ovsdb), load_names(cli));
+    let tls = cli.tls()?;
+    let (vswitch, names) = tokio::join!(load_vswitch(&cli.ovsdb, tls), load_names(cli));
     Ok(Inventory::build(&vswitch?, &names))
 }
 
@@ -306,7 +334,7 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
                 args.flows, args.seconds, args.width, args.height
             ));
             let report = bench::live(
-                cli.config(),
+                cli.config()?,
                 bridge,
                 args.flows,
                 Duration::from_secs(args.seconds),

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -178,6 +178,27 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
+    /// The settings from the three PEM paths an `ssl:` remote needs, as given on a command
+    /// line: all three, or none (`Ok(None)`).
+    pub fn from_paths(
+        private_key: Option<&Path>,
+        certificate: Option<&Path>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Option<TlsConfig>> {
+        match (private_key, certificate, ca_cert) {
+            (Some(key), Some(cert), Some(ca)) => Ok(Some(TlsConfig {
+                private_key: key.to_path_buf(),
+                certificate: cert.to_path_buf(),
+                ca_cert: ca.to_path_buf(),
+            })),
+            (None, None, None) => Ok(None),
+            _ => Err(Error::Tls(
+                "a private key, a certificate and a CA certificate go together: give all three"
+                    .into(),
+            )),
+        }
+    }
+
     /// Loads the files and builds a rustls client configuration.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>> {
         let read = |path: &PathBuf| {
@@ -332,6 +353,29 @@ mod tests {
         }
         let err = Remote::parse("punix:/x").unwrap_err().to_string();
         assert!(err.contains("passive"), "{err}");
+    }
+
+    #[test]
+    fn tls_paths_come_all_three_or_none() {
+        let (key, cert, ca) = (Path::new("k.pem"), Path::new("c.pem"), Path::new("ca.pem"));
+        assert_eq!(TlsConfig::from_paths(None, None, None).unwrap(), None);
+        let all = TlsConfig::from_paths(Some(key), Some(cert), Some(ca)).unwrap();
+        assert_eq!(
+            all,
+            Some(TlsConfig {
+                private_key: key.into(),
+                certificate: cert.into(),
+                ca_cert: ca.into(),
+            })
+        );
+        for partial in [
+            (Some(key), None, None),
+            (None, Some(cert), Some(ca)),
+            (Some(key), Some(cert), None),
+        ] {
+            let err = TlsConfig::from_paths(partial.0, partial.1, partial.2).unwrap_err();
+            assert!(err.to_string().contains("all three"), "{partial:?}: {err}");
+        }
     }
 
     #[test]
