@@ -190,6 +190,19 @@ impl Switch {
         messages: &[Message],
         register: impl FnOnce(u32, &mut dyn FnMut(u32, Pending)),
     ) -> Result<(u32, Version), Error> {
+        self.submit_on(None, messages, register)
+            .map(|(first, version, _)| (first, version))
+    }
+
+    /// [`Switch::submit`], on the connection numbered `connection` when given: a request
+    /// that belongs to one connection's state (a bundle) must not go to a newer one.
+    /// Returns the connection's number too.
+    fn submit_on(
+        &self,
+        connection: Option<u64>,
+        messages: &[Message],
+        register: impl FnOnce(u32, &mut dyn FnMut(u32, Pending)),
+    ) -> Result<(u32, Version, u64), Error> {
         let shared = self.shared();
         let (version, generation) = {
             let state = shared.lock();
@@ -199,6 +212,9 @@ impl Switch {
             })?;
             (live.version, live.generation)
         };
+        if connection.is_some_and(|pinned| pinned != generation) {
+            return Err(self.reconnected());
+        }
         let count =
             u32::try_from(messages.len()).map_err(|_| Error::UnexpectedReply("too many"))?;
         let first = shared.xids(count.max(1));
@@ -219,7 +235,14 @@ impl Switch {
         if tx.send(bytes).is_err() {
             return Err(self.not_connected_locked("connection closing"));
         }
-        Ok((first, version))
+        Ok((first, version, generation))
+    }
+
+    fn reconnected(&self) -> Error {
+        Error::ConnectionLost {
+            target: self.target(),
+            reason: "the switch reconnected in the middle of the request".to_string(),
+        }
     }
 
     fn not_connected_locked(&self, reason: &str) -> Error {
@@ -335,8 +358,9 @@ impl Switch {
         let errors = ErrorSink::default();
         let count = batch_len(messages.len())?;
         let mut messages = messages.iter();
-        let first = self
+        let batch = self
             .send_with_barrier(
+                None,
                 count,
                 Queueing::AllOrNothing,
                 &errors,
@@ -346,22 +370,24 @@ impl Switch {
                 },
             )
             .await?;
-        self.forget_errors(first);
+        let first = batch.first;
+        drop(batch);
         failures_to_result(collect_failures(&errors, first))
     }
 
     /// Sends `count` messages that have no replies, the one with xid `first + i` encoded
     /// by the `i`-th call of `encode(xid, version, out)`, then a barrier, and waits for the
-    /// barrier's reply. Returns `first`. The switch's errors for the messages go to
-    /// `errors`, also after the barrier (a bundle commit reports with the adds' xids) until
-    /// the caller calls `forget_errors(first)`.
+    /// barrier's reply; on the connection numbered `connection` when given. The switch's
+    /// errors for the messages go to `errors`, also after the barrier (a bundle commit
+    /// reports with the adds' xids), for as long as the returned [`ErrorRangeGuard`] lives.
     async fn send_with_barrier(
         &self,
+        connection: Option<u64>,
         count: u32,
         queueing: Queueing,
         errors: &ErrorSink,
         mut encode: impl FnMut(u32, Version, &mut Vec<u8>) -> Result<(), codec::EncodeError>,
-    ) -> Result<u32, Error> {
+    ) -> Result<ErrorRangeGuard<'_>, Error> {
         let shared = self.shared();
         let first = shared.xids(
             count
@@ -370,11 +396,14 @@ impl Switch {
         );
         let barrier = first.wrapping_add(count);
         let (reply_tx, reply_rx) = oneshot::channel();
-        let (version, tx) = {
+        let (version, tx, range) = {
             let mut state = shared.lock();
             let Some(live) = &state.live else {
                 return Err(self.not_connected_locked(&state.last_error));
             };
+            if connection.is_some_and(|pinned| pinned != live.generation) {
+                return Err(self.reconnected());
+            }
             let (version, tx) = (live.version, live.tx.clone());
             state.error_ranges.push(ErrorRange {
                 first,
@@ -382,7 +411,16 @@ impl Switch {
                 sink: errors.clone(),
             });
             state.pending.insert(barrier, Pending::Reply(reply_tx));
-            (version, tx)
+            // From here on the range goes away however this function ends, also when its
+            // future is dropped.
+            (
+                version,
+                tx,
+                ErrorRangeGuard {
+                    switch: self,
+                    first,
+                },
+            )
         };
         let closing = || self.not_connected_locked("connection closing");
         let queued = (|| {
@@ -403,19 +441,12 @@ impl Switch {
         })();
         if let Err(e) = queued {
             self.forget(barrier, 1);
-            self.forget_errors(first);
             return Err(e);
         }
         match self.await_reply(reply_rx, barrier, 1).await {
-            Ok(Message::BarrierReply) => Ok(first),
-            Ok(other) => {
-                self.forget_errors(first);
-                Err(Error::UnexpectedReply(other.name()))
-            }
-            Err(e) => {
-                self.forget_errors(first);
-                Err(e)
-            }
+            Ok(Message::BarrierReply) => Ok(range),
+            Ok(other) => Err(Error::UnexpectedReply(other.name())),
+            Err(e) => Err(e),
         }
     }
 
@@ -441,47 +472,65 @@ impl Switch {
                 properties: Vec::new(),
             })
         };
+        let count = batch_len(flow_mods.len())?;
         // The open goes ahead of the adds on the same connection without waiting for its
         // reply: the switch handles them in order, and a failed open is seen before the
-        // commit (the adds then fail too, or land in a bundle discarded below).
-        let open = self.start_bundle_control(control(BundleCtrlType::OpenRequest))?;
+        // commit (the adds then fail too, or land in a bundle discarded below). A bundle
+        // lives in one connection, so the adds and the commit must go to the same one.
+        let open = self.start_bundle_control(None, control(BundleCtrlType::OpenRequest))?;
+        let connection = open.connection;
+        // If this future is dropped half-way, the bundle is discarded without waiting.
+        let mut pending_discard = PendingDiscard {
+            switch: self,
+            connection,
+            discard: Some(control(BundleCtrlType::DiscardRequest)),
+        };
         let errors = ErrorSink::default();
-        let count = batch_len(flow_mods.len())?;
         let mut flow_mods = flow_mods.into_iter();
         // Streamed: the switch starts on the first adds while we encode the rest. A flow_mod
         // that fails to encode stops the stream halfway, which is harmless here: the bundle
         // is discarded below and nothing was applied.
         let added = self
-            .send_with_barrier(count, Queueing::Streamed, &errors, |xid, version, out| {
-                let flow_mod = Message::FlowMod(flow_mods.next().expect("one flow_mod per xid"));
-                codec::encode_bundle_add(version, xid, bundle_id, flags, &flow_mod, out)
-            })
+            .send_with_barrier(
+                Some(connection),
+                count,
+                Queueing::Streamed,
+                &errors,
+                |xid, version, out| {
+                    let flow_mod =
+                        Message::FlowMod(flow_mods.next().expect("one flow_mod per xid"));
+                    codec::encode_bundle_add(version, xid, bundle_id, flags, &flow_mod, out)
+                },
+            )
             .await;
         let opened = self
             .finish_bundle_control(open, BundleCtrlType::OpenReply)
             .await;
         let result = match (opened, added) {
-            (Ok(()), Ok(first)) => {
+            (Ok(()), Ok(range)) => {
                 // A message rejected when it is added would not stop the commit from
                 // applying the others, so the barrier above waited for such errors. OVS
                 // reports errors found at commit time with the xid of the failing add, so
-                // the add xids stay registered until the commit is answered.
-                let rejected = collect_failures(&errors, first);
+                // the add xids stay registered (`range`) until the commit is answered.
+                let rejected = collect_failures(&errors, range.first);
                 if rejected.is_empty() {
                     let commit = control(BundleCtrlType::CommitRequest);
                     let committed = self
-                        .bundle_control(commit, BundleCtrlType::CommitReply)
+                        .bundle_control(Some(connection), commit, BundleCtrlType::CommitReply)
                         .await;
-                    self.forget_errors(first);
+                    let first = range.first;
+                    drop(range);
                     let failures = collect_failures(&errors, first);
                     match committed {
-                        Ok(()) => return Ok(()),
+                        Ok(()) => {
+                            pending_discard.discard = None;
+                            return Ok(());
+                        }
                         Err(Error::Bundle { error, .. }) => Err(Error::Bundle { error, failures }),
                         Err(Error::Switch(error)) => Err(Error::Bundle { error, failures }),
                         Err(e) => Err(e),
                     }
                 } else {
-                    self.forget_errors(first);
                     let error = rejected[0].error.clone();
                     Err(Error::Bundle {
                         error,
@@ -489,42 +538,54 @@ impl Switch {
                     })
                 }
             }
-            (Err(e), added) => {
-                if let Ok(first) = added {
-                    self.forget_errors(first);
-                }
-                Err(e)
-            }
-            (Ok(()), Err(e)) => Err(e),
+            (Err(e), _) | (Ok(()), Err(e)) => Err(e),
         };
-        // Also after a lost connection: the open may have gone down with the old connection
-        // while the adds opened the bundle implicitly (as OVS does) on the new one. Without
-        // any connection this fails at once.
-        let discard = control(BundleCtrlType::DiscardRequest);
-        let _ = self
-            .bundle_control(discard, BundleCtrlType::DiscardReply)
-            .await;
+        // A bundle dies with its connection, and nothing of this one went to another.
+        let discard = pending_discard.discard.take();
+        if let Some(discard) = discard.filter(|_| {
+            !matches!(
+                result,
+                Err(Error::NotConnected { .. } | Error::ConnectionLost { .. })
+            )
+        }) {
+            let _ = self
+                .bundle_control(Some(connection), discard, BundleCtrlType::DiscardReply)
+                .await;
+        }
         result
     }
 
-    async fn bundle_control(&self, message: Message, expect: BundleCtrlType) -> Result<(), Error> {
-        let started = self.start_bundle_control(message)?;
+    async fn bundle_control(
+        &self,
+        connection: Option<u64>,
+        message: Message,
+        expect: BundleCtrlType,
+    ) -> Result<(), Error> {
+        let started = self.start_bundle_control(connection, message)?;
         self.finish_bundle_control(started, expect).await
     }
 
-    /// Queues a bundle control request; [`Switch::finish_bundle_control`] waits for its reply.
-    fn start_bundle_control(&self, message: Message) -> Result<StartedBundleControl, Error> {
+    /// Queues a bundle control request (on the connection numbered `connection` when
+    /// given); [`Switch::finish_bundle_control`] waits for its reply.
+    fn start_bundle_control(
+        &self,
+        connection: Option<u64>,
+        message: Message,
+    ) -> Result<StartedBundleControl, Error> {
         let Message::BundleControl(ctrl) = &message else {
             return Err(Error::UnexpectedReply("bundle control"));
         };
         let bundle_id = ctrl.bundle_id;
         let (tx, reply) = oneshot::channel();
-        let (xid, _) = self.submit(std::slice::from_ref(&message), |first, insert| {
-            insert(first, Pending::Reply(tx))
-        })?;
+        let (xid, _, connection) = self.submit_on(
+            connection,
+            std::slice::from_ref(&message),
+            |first, insert| insert(first, Pending::Reply(tx)),
+        )?;
         Ok(StartedBundleControl {
             xid,
             bundle_id,
+            connection,
             reply,
         })
     }
@@ -607,7 +668,42 @@ impl Switch {
 struct StartedBundleControl {
     xid: u32,
     bundle_id: u32,
+    /// The number of the connection it went to.
+    connection: u64,
     reply: oneshot::Receiver<Result<Message, Error>>,
+}
+
+/// A batch's registered error range, forgotten when this is dropped: also when the future
+/// that holds it is cancelled.
+struct ErrorRangeGuard<'a> {
+    switch: &'a Switch,
+    first: u32,
+}
+
+impl Drop for ErrorRangeGuard<'_> {
+    fn drop(&mut self) {
+        self.switch.forget_errors(self.first);
+    }
+}
+
+/// The discard a bundle still owes the switch. Sent without waiting when dropped (a
+/// cancelled [`Switch::bundle`]), so that no half-filled bundle stays open in the switch.
+struct PendingDiscard<'a> {
+    switch: &'a Switch,
+    /// The bundle's connection: on another one there is nothing to discard.
+    connection: u64,
+    discard: Option<Message>,
+}
+
+impl Drop for PendingDiscard<'_> {
+    fn drop(&mut self) {
+        if let Some(discard) = self.discard.take() {
+            let message = std::slice::from_ref(&discard);
+            let _ = self
+                .switch
+                .submit_on(Some(self.connection), message, |_, _| {});
+        }
+    }
 }
 
 /// How [`Switch::send_with_barrier`] hands a batch to the connection.

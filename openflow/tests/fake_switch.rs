@@ -488,3 +488,88 @@ async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
         }
     }
 }
+
+/// The next bundle control message, skipping anything else (bundle adds, barriers).
+async fn next_bundle_control<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    conn: &mut FakeConn<S>,
+) -> (Header, codec::BundleControl) {
+    loop {
+        if let (header, Message::BundleControl(control)) = conn.recv().await {
+            return (header, control);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_bundle_is_discarded() {
+    use codec::BundleCtrlType::*;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let sw = Switch::connect(&target, options()).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    let task = tokio::spawn({
+        let sw = sw.clone();
+        async move {
+            let flows =
+                (1..=3).map(|port| openflow::FlowMod::add(0, 1, Match::new().in_port(port)));
+            sw.bundle(flows.collect()).await
+        }
+    });
+    let (_, open) = next_bundle_control(&mut conn).await;
+    assert_eq!(open.ctrl_type, OpenRequest);
+    // The caller gives up while the switch has not answered anything.
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let (_, discard) = next_bundle_control(&mut conn).await;
+    assert_eq!(
+        (discard.ctrl_type, discard.bundle_id),
+        (DiscardRequest, open.bundle_id)
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_cut_off_by_a_reconnect_is_never_committed_on_the_new_connection() {
+    use codec::BundleCtrlType::*;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let sw = Switch::connect(&target, options()).unwrap();
+    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    let task = tokio::spawn({
+        let sw = sw.clone();
+        async move {
+            let flows =
+                (1..=3).map(|port| openflow::FlowMod::add(0, 1, Match::new().in_port(port)));
+            sw.bundle(flows.collect()).await
+        }
+    });
+    let (open_header, open) = next_bundle_control(&mut conn).await;
+    let mut reply = open.clone();
+    reply.ctrl_type = OpenReply;
+    conn.send(open_header.xid, &Message::BundleControl(reply))
+        .await;
+    // The switch goes away before it answers the barrier after the adds.
+    drop(conn);
+    let result = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    assert!(
+        matches!(result, Err(Error::ConnectionLost { .. })),
+        "{result:?}"
+    );
+    // The bundle died with that connection: the next one gets nothing of it.
+    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    let barrier = tokio::spawn({
+        let sw = sw.clone();
+        async move { sw.barrier().await }
+    });
+    let (header, first) = conn.recv().await;
+    assert!(
+        matches!(first, Message::BarrierRequest),
+        "the new connection got {first:?} before our barrier"
+    );
+    conn.send(header.xid, &Message::BarrierReply).await;
+    barrier.await.unwrap().unwrap();
+}

@@ -240,7 +240,10 @@ impl FlowTables for OpenFlowTables {
             .into_iter()
             .zip(&switches)
             .map(|(group, switch)| bundle(switch, bridge, group));
-        futures::future::try_join_all(bundles).await?;
+        // Every bundle runs to its end even when another fails: dropping one half-way would
+        // leave it to the switch whether its commit was already applied.
+        let outcomes = futures::future::join_all(bundles).await;
+        outcomes.into_iter().collect::<Result<Vec<()>, FlowError>>()?;
         Ok(())
     }
 
