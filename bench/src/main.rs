@@ -24,6 +24,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::driver::DriverSetup;
 use crate::lab::Lab;
 use crate::report::Report;
+use crate::scenarios::flows::Workload;
 
 /// Benchmarks of the Open vSwitch Docker driver and its OVSDB and OpenFlow crates.
 #[derive(Debug, Parser)]
@@ -89,6 +90,9 @@ enum Scenario {
         /// Runs of each method after a warm-up; the median is reported.
         #[arg(long, default_value_t = FLOW_RUNS)]
         runs: usize,
+        /// The flows: one simple match each, or the driver's own pipeline.
+        #[arg(long, value_enum, default_value_t = Workload::Simple)]
+        workload: Workload,
     },
     /// SIGKILL the driver with N endpoints; time until it answers and its flows are back.
     Restart {
@@ -122,11 +126,24 @@ const TUI_FLOWS: (usize, usize) = (10000, 200);
 /// One scenario to run, with its size.
 #[derive(Debug, Clone, Copy)]
 enum Job {
-    Endpoints { count: usize, concurrency: usize },
-    Ovsdb { count: usize },
-    Flows { count: usize, runs: usize },
-    Restart { endpoints: usize },
-    Tui { flows: usize },
+    Endpoints {
+        count: usize,
+        concurrency: usize,
+    },
+    Ovsdb {
+        count: usize,
+    },
+    Flows {
+        count: usize,
+        runs: usize,
+        workload: Workload,
+    },
+    Restart {
+        endpoints: usize,
+    },
+    Tui {
+        flows: usize,
+    },
 }
 
 impl Job {
@@ -153,7 +170,11 @@ fn jobs(scenario: &Scenario, quick: bool) -> Vec<Job> {
         Scenario::Ovsdb { count } => vec![Job::Ovsdb {
             count: size(count, OVSDB_TXNS),
         }],
-        Scenario::Flows { count, runs } => flow_jobs(count, quick, runs),
+        Scenario::Flows {
+            count,
+            runs,
+            workload,
+        } => flow_jobs(count, quick, runs, workload),
         Scenario::Restart { endpoints } => vec![Job::Restart {
             endpoints: size(endpoints, RESTART_ENDPOINTS),
         }],
@@ -164,7 +185,14 @@ fn jobs(scenario: &Scenario, quick: bool) -> Vec<Job> {
             vec![Job::Ovsdb {
                 count: size(None, OVSDB_TXNS),
             }],
-            flow_jobs(None, quick, FLOW_RUNS),
+            flow_jobs(None, quick, FLOW_RUNS, Workload::Simple),
+            // The driver's own flows at the larger size only (the smaller in --quick).
+            flow_jobs(
+                Some(if quick { FLOW_COUNTS.1[0] } else { 10_000 }),
+                quick,
+                FLOW_RUNS,
+                Workload::Pipeline,
+            ),
             vec![
                 Job::Endpoints {
                     count: size(None, ENDPOINTS),
@@ -183,7 +211,7 @@ fn jobs(scenario: &Scenario, quick: bool) -> Vec<Job> {
 }
 
 /// One `flows` job per size: the given one, or the issue's sizes.
-fn flow_jobs(count: Option<usize>, quick: bool, runs: usize) -> Vec<Job> {
+fn flow_jobs(count: Option<usize>, quick: bool, runs: usize, workload: Workload) -> Vec<Job> {
     let counts = match count {
         Some(count) => vec![count],
         None if quick => FLOW_COUNTS.1.to_vec(),
@@ -191,7 +219,11 @@ fn flow_jobs(count: Option<usize>, quick: bool, runs: usize) -> Vec<Job> {
     };
     counts
         .into_iter()
-        .map(|count| Job::Flows { count, runs })
+        .map(|count| Job::Flows {
+            count,
+            runs,
+            workload,
+        })
         .collect()
 }
 
@@ -272,7 +304,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 scenarios::endpoints::run(&lab, &setup, count, concurrency).await
             }
             Job::Ovsdb { count } => scenarios::ovsdb::run(&lab, count).await,
-            Job::Flows { count, runs } => scenarios::flows::run(&lab, count, runs).await,
+            Job::Flows {
+                count,
+                runs,
+                workload,
+            } => scenarios::flows::run(&lab, count, runs, workload).await,
             Job::Restart { endpoints } => scenarios::restart::run(&lab, &setup, endpoints).await,
             Job::Tui { flows } => scenarios::tui::run(&lab, tui_bin.clone(), flows).await,
         };
@@ -323,16 +359,30 @@ mod tests {
 
     #[test]
     fn flows_run_at_both_sizes_of_the_issue_unless_told() {
-        let flows = |count| Scenario::Flows { count, runs: 3 };
+        let flows = |count| Scenario::Flows {
+            count,
+            runs: 3,
+            workload: Workload::Simple,
+        };
         assert_eq!(flow_counts(&jobs(&flows(None), false)), [1000, 10_000]);
         assert_eq!(flow_counts(&jobs(&flows(None), true)), [200]);
         assert_eq!(flow_counts(&jobs(&flows(Some(42)), false)), [42]);
         let all = jobs(&Scenario::All { concurrency: 1 }, false);
-        assert_eq!(flow_counts(&all), [1000, 10_000]);
+        assert_eq!(flow_counts(&all), [1000, 10_000, 10_000]);
         let names: Vec<&str> = all.iter().map(|job| job.name()).collect();
         assert_eq!(
             names,
-            ["ovsdb", "flows", "flows", "endpoints", "restart", "tui"]
+            [
+                "ovsdb",
+                "flows",
+                "flows",
+                "flows",
+                "endpoints",
+                "restart",
+                "tui"
+            ]
         );
+        let quick = jobs(&Scenario::All { concurrency: 1 }, true);
+        assert_eq!(flow_counts(&quick), [200, 200]);
     }
 }

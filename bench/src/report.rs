@@ -3,11 +3,13 @@
 
 use serde_json::{Map, Value as Json};
 
-/// A result value: counts print as integers, times and ratios as decimals.
+/// A result value: counts print as integers, times and ratios as decimals; a label (which
+/// workload) as a string.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
     Count(u64),
     Real(f64),
+    Label(&'static str),
 }
 
 /// A performance target from the issue and whether this run met it.
@@ -57,6 +59,11 @@ impl Report {
         self
     }
 
+    pub fn label(&mut self, key: &'static str, value: &'static str) -> &mut Self {
+        self.values.push((key, Number::Label(value)));
+        self
+    }
+
     pub fn note(&mut self, text: impl Into<String>) -> &mut Self {
         self.notes.push(text.into());
         self
@@ -70,13 +77,15 @@ impl Report {
         self
     }
 
+    /// The number under `key` (labels are not numbers).
     pub fn get(&self, key: &str) -> Option<f64> {
         self.values
             .iter()
             .find(|(k, _)| *k == key)
-            .map(|(_, v)| match v {
-                Number::Count(c) => *c as f64,
-                Number::Real(r) => *r,
+            .and_then(|(_, v)| match v {
+                Number::Count(c) => Some(*c as f64),
+                Number::Real(r) => Some(*r),
+                Number::Label(_) => None,
             })
     }
 
@@ -94,6 +103,7 @@ impl Report {
                 Number::Count(c) => Json::from(*c),
                 // Four decimals are plenty for milliseconds and ratios.
                 Number::Real(r) => Json::from((r * 10_000.0).round() / 10_000.0),
+                Number::Label(text) => Json::from(*text),
             };
             object.insert((*key).into(), json);
         }
@@ -113,6 +123,7 @@ impl Report {
                 Number::Count(c) => c.to_string(),
                 Number::Real(r) if r.abs() >= 100.0 => format!("{r:.1}"),
                 Number::Real(r) => format!("{r:.3}"),
+                Number::Label(text) => text.to_string(),
             };
             text.push_str(&format!("  {key:<width$}  {shown:>12}\n"));
         }

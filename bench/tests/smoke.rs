@@ -91,6 +91,19 @@ fn every_scenario_runs_and_prints_its_keys() {
             .as_u64()
             .unwrap()
     };
+    // Both flow workloads ran, each with every key.
+    let flow_keys = KEYS.iter().find(|(name, _)| *name == "flows").unwrap().1;
+    let mut workloads: Vec<&str> = Vec::new();
+    for report in reports.iter().filter(|r| r["scenario"] == "flows") {
+        for key in flow_keys {
+            assert!(
+                report[*key].as_f64().is_some(),
+                "flows: no {key} in {report}"
+            );
+        }
+        workloads.push(report["workload"].as_str().expect("workload label"));
+    }
+    assert_eq!(workloads, ["simple", "pipeline"]);
     // --quick sizes (bench/src/main.rs).
     assert_eq!(size("endpoints", "count"), 20);
     assert_eq!(size("ovsdb", "count"), 100);

@@ -166,7 +166,8 @@ fn split_by_owner(changes: Vec<FlowChange>, groups: usize) -> Vec<Vec<FlowChange
     result
 }
 
-fn to_flow_mod(change: FlowChange) -> FlowMod {
+/// The flow_mod that makes `change` on the switch.
+pub fn to_flow_mod(change: FlowChange) -> FlowMod {
     match change {
         FlowChange::Add(flow) => {
             let mut flow_mod =
@@ -243,7 +244,9 @@ impl FlowTables for OpenFlowTables {
         // Every bundle runs to its end even when another fails: dropping one half-way would
         // leave it to the switch whether its commit was already applied.
         let outcomes = futures::future::join_all(bundles).await;
-        outcomes.into_iter().collect::<Result<Vec<()>, FlowError>>()?;
+        outcomes
+            .into_iter()
+            .collect::<Result<Vec<()>, FlowError>>()?;
         Ok(())
     }
 
