@@ -552,12 +552,41 @@ pub fn encode(
     message: &Message,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    untouched_on_error(out, |out| encode_inner(version, xid, message, out))
+}
+
+/// Runs `append` on `out`, and takes back what it appended if it fails.
+fn untouched_on_error(
+    out: &mut Vec<u8>,
+    append: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
     let start = out.len();
-    let result = encode_inner(version, xid, message, out);
+    let result = append(out);
     if result.is_err() {
         out.truncate(start);
     }
     result
+}
+
+/// Appends an OpenFlow header with a length to be filled in by [`end_message`]; returns
+/// where the message starts.
+fn begin_message(out: &mut Vec<u8>, header_version: u8, msg_type: u8, xid: u32) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[header_version, msg_type, 0, 0]);
+    out.extend_from_slice(&xid.to_be_bytes());
+    start
+}
+
+/// Sets the length of the message that starts at `start` and ends at the end of `out`.
+fn end_message(out: &mut [u8], start: usize) -> Result<(), EncodeError> {
+    let end = out.len();
+    patch_u16(out, start + 2, end - start)
+}
+
+/// The experimenter id and type that start an ONF extension message (bundles on 1.3).
+fn push_onf(out: &mut Vec<u8>, exp_type: u32) {
+    out.extend_from_slice(&ONF_EXPERIMENTER_ID.to_be_bytes());
+    out.extend_from_slice(&exp_type.to_be_bytes());
 }
 
 /// Appends a bundle add of `inner` to bundle `bundle_id`, as `encode` would for a
@@ -572,22 +601,15 @@ pub fn encode_bundle_add(
     inner: &Message,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let start = out.len();
     let msg_type = match version {
         Version::V1_3 => msg_type::EXPERIMENTER,
         Version::V1_4 => msg_type::BUNDLE_ADD,
     };
-    out.extend_from_slice(&[version.wire(), msg_type, 0, 0]);
-    out.extend_from_slice(&xid.to_be_bytes());
-    let mut result = encode_bundle_add_body(version, xid, bundle_id, flags, inner, out);
-    if result.is_ok() {
-        let len = out.len() - start;
-        result = patch_u16(out, start + 2, len);
-    }
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
+    untouched_on_error(out, |out| {
+        let start = begin_message(out, version.wire(), msg_type, xid);
+        encode_bundle_add_body(version, xid, bundle_id, flags, inner, out)?;
+        end_message(out, start)
+    })
 }
 
 /// The part of a bundle add after the OpenFlow header; the bundled message shares the
@@ -601,8 +623,7 @@ fn encode_bundle_add_body(
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     if version == Version::V1_3 {
-        out.extend_from_slice(&ONF_EXPERIMENTER_ID.to_be_bytes());
-        out.extend_from_slice(&ONF_ET_BUNDLE_ADD.to_be_bytes());
+        push_onf(out, ONF_ET_BUNDLE_ADD);
     }
     out.extend_from_slice(&bundle_id.to_be_bytes());
     out.extend_from_slice(&[0, 0]);
@@ -628,11 +649,6 @@ fn encode_inner(
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     use msg_type::*;
-    let start = out.len();
-    let onf = |out: &mut Vec<u8>, exp_type: u32| {
-        out.extend_from_slice(&ONF_EXPERIMENTER_ID.to_be_bytes());
-        out.extend_from_slice(&exp_type.to_be_bytes());
-    };
     let msg_type = match message {
         Message::Hello(_) => HELLO,
         Message::Error(_) => ERROR,
@@ -664,10 +680,7 @@ fn encode_inner(
         Message::Hello(h) => h.versions.iter().copied().max().unwrap_or(version.wire()),
         _ => version.wire(),
     };
-    out.push(header_version);
-    out.push(msg_type);
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&xid.to_be_bytes());
+    let start = begin_message(out, header_version, msg_type, xid);
     match message {
         Message::Hello(h) => {
             if !h.versions.is_empty() {
@@ -746,7 +759,7 @@ fn encode_inner(
         Message::MultipartReply(m) => m.encode(version, out)?,
         Message::BundleControl(b) => {
             if version == Version::V1_3 {
-                onf(out, ONF_ET_BUNDLE_CONTROL);
+                push_onf(out, ONF_ET_BUNDLE_CONTROL);
             }
             out.extend_from_slice(&b.bundle_id.to_be_bytes());
             out.extend_from_slice(&b.ctrl_type.to_wire().to_be_bytes());
@@ -758,6 +771,5 @@ fn encode_inner(
         }
         Message::Other { body, .. } => out.extend_from_slice(body),
     }
-    let len = out.len() - start;
-    patch_u16(out, start + 2, len)
+    end_message(out, start)
 }
