@@ -252,11 +252,9 @@ impl Switch {
         }
     }
 
-    fn forget(&self, first: u32, count: u32) {
-        let mut state = self.shared().lock();
-        for i in 0..count {
-            state.pending.remove(&first.wrapping_add(i));
-        }
+    /// Stops waiting for a reply to `xid`.
+    fn forget(&self, xid: u32) {
+        self.shared().lock().pending.remove(&xid);
     }
 
     /// Stops collecting errors for the batch that starts at xid `first`.
@@ -270,8 +268,7 @@ impl Switch {
     async fn await_reply<T>(
         &self,
         rx: oneshot::Receiver<Result<T, Error>>,
-        first: u32,
-        count: u32,
+        xid: u32,
     ) -> Result<T, Error> {
         let timeout = self.shared().options.request_timeout;
         let result = match tokio::time::timeout(timeout, rx).await {
@@ -279,7 +276,7 @@ impl Switch {
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(Error::Timeout(timeout)),
         };
-        self.forget(first, count);
+        self.forget(xid);
         result
     }
 
@@ -290,7 +287,7 @@ impl Switch {
         let (xid, _) = self.submit(std::slice::from_ref(&message), |first, insert| {
             insert(first, Pending::Reply(tx))
         })?;
-        self.await_reply(rx, xid, 1).await
+        self.await_reply(rx, xid).await
     }
 
     /// Sends a message that has no reply. Errors for it arrive as [`Event::Error`].
@@ -304,7 +301,7 @@ impl Switch {
         let (xid, _) = self.submit(&[Message::MultipartRequest(request)], |first, insert| {
             insert(first, Pending::Multipart { merged: None, tx })
         })?;
-        Ok(self.await_reply(rx, xid, 1).await?.body)
+        Ok(self.await_reply(rx, xid).await?.body)
     }
 
     /// Round trip of an echo request.
@@ -440,10 +437,10 @@ impl Switch {
             tx.send(out).map_err(|_| closing())
         })();
         if let Err(e) = queued {
-            self.forget(barrier, 1);
+            self.forget(barrier);
             return Err(e);
         }
-        match self.await_reply(reply_rx, barrier, 1).await {
+        match self.await_reply(reply_rx, barrier).await {
             Ok(Message::BarrierReply) => Ok(range),
             Ok(other) => Err(Error::UnexpectedReply(other.name())),
             Err(e) => Err(e),
@@ -595,7 +592,7 @@ impl Switch {
         started: StartedBundleControl,
         expect: BundleCtrlType,
     ) -> Result<(), Error> {
-        match self.await_reply(started.reply, started.xid, 1).await {
+        match self.await_reply(started.reply, started.xid).await {
             Ok(Message::BundleControl(reply))
                 if reply.ctrl_type == expect && reply.bundle_id == started.bundle_id =>
             {
