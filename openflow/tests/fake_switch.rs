@@ -397,6 +397,53 @@ fn targets_parse_like_ovs_ofctl() {
     });
 }
 
+/// A client connected to a fake OpenFlow 1.4 switch; the listener takes its reconnections.
+struct Of14Session {
+    _dir: tempfile::TempDir,
+    listener: UnixListener,
+    sw: Switch,
+    conn: FakeConn<UnixStream>,
+}
+
+async fn of14_session() -> Of14Session {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, target) = socket_path(&dir);
+    let listener = UnixListener::bind(&path).unwrap();
+    let sw = Switch::connect(&target, options()).unwrap();
+    let conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
+    sw.wait_connected(WAIT).await.unwrap();
+    Of14Session {
+        _dir: dir,
+        listener,
+        sw,
+        conn,
+    }
+}
+
+/// `sw.bundle` of one flow per port, in a task of its own.
+fn spawn_bundle(
+    sw: &Switch,
+    ports: std::ops::RangeInclusive<u32>,
+) -> tokio::task::JoinHandle<Result<(), Error>> {
+    let sw = sw.clone();
+    let flows = ports
+        .map(|port| openflow::FlowMod::add(0, 1, Match::new().in_port(port)))
+        .collect();
+    tokio::spawn(async move { sw.bundle(flows).await })
+}
+
+/// Answers the bundle control `request` (sent with xid `xid`) with `reply_type`.
+async fn answer_bundle_control<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    conn: &mut FakeConn<S>,
+    xid: u32,
+    request: &codec::BundleControl,
+    reply_type: codec::BundleCtrlType,
+) {
+    let mut reply = request.clone();
+    reply.ctrl_type = reply_type;
+    conn.send(xid, &Message::BundleControl(reply)).await;
+}
+
 /// What the client sent for a bundle, in order, as (message name, bundle control type).
 fn bundle_step(message: &Message) -> (&'static str, Option<codec::BundleCtrlType>) {
     match message {
@@ -408,19 +455,15 @@ fn bundle_step(message: &Message) -> (&'static str, Option<codec::BundleCtrlType
 #[tokio::test]
 async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
     use codec::BundleCtrlType::*;
-    let dir = tempfile::tempdir().unwrap();
-    let (path, target) = socket_path(&dir);
-    let listener = UnixListener::bind(&path).unwrap();
-    let sw = Switch::connect(&target, options()).unwrap();
-    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
-    sw.wait_connected(WAIT).await.unwrap();
-    let flow = |port| openflow::FlowMod::add(0, 1, Match::new().in_port(port));
-
+    // Bound by name, not `..`: the temp dir must live as long as the test.
+    let Of14Session {
+        _dir,
+        listener: _listener,
+        sw,
+        mut conn,
+    } = of14_session().await;
     for open_fails in [false, true] {
-        let task = tokio::spawn({
-            let sw = sw.clone();
-            async move { sw.bundle(vec![flow(1), flow(2)]).await }
-        });
+        let task = spawn_bundle(&sw, 1..=2);
         // Open, both adds and the barrier arrive before the switch has answered anything.
         let mut received = Vec::new();
         for _ in 0..4 {
@@ -450,30 +493,21 @@ async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
             };
             conn.send(open_header.xid, &Message::Error(error)).await;
         } else {
-            let mut reply = open.clone();
-            reply.ctrl_type = OpenReply;
-            conn.send(open_header.xid, &Message::BundleControl(reply))
-                .await;
+            answer_bundle_control(&mut conn, open_header.xid, open, OpenReply).await;
         }
         conn.send(received[3].0.xid, &Message::BarrierReply).await;
         let (header, next) = conn.recv().await;
-        let Message::BundleControl(mut control) = next else {
+        let Message::BundleControl(control) = next else {
             panic!("expected a bundle control, got {next:?}");
         };
         assert_eq!(control.bundle_id, open.bundle_id);
-        let want = if open_fails {
-            DiscardRequest
+        let (want, answer) = if open_fails {
+            (DiscardRequest, DiscardReply)
         } else {
-            CommitRequest
+            (CommitRequest, CommitReply)
         };
         assert_eq!(control.ctrl_type, want);
-        control.ctrl_type = if open_fails {
-            DiscardReply
-        } else {
-            CommitReply
-        };
-        conn.send(header.xid, &Message::BundleControl(control))
-            .await;
+        answer_bundle_control(&mut conn, header.xid, &control, answer).await;
         let result = task.await.unwrap();
         if open_fails {
             match result {
@@ -503,20 +537,14 @@ async fn next_bundle_control<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + U
 #[tokio::test]
 async fn a_cancelled_bundle_is_discarded() {
     use codec::BundleCtrlType::*;
-    let dir = tempfile::tempdir().unwrap();
-    let (path, target) = socket_path(&dir);
-    let listener = UnixListener::bind(&path).unwrap();
-    let sw = Switch::connect(&target, options()).unwrap();
-    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
-    sw.wait_connected(WAIT).await.unwrap();
-    let task = tokio::spawn({
-        let sw = sw.clone();
-        async move {
-            let flows =
-                (1..=3).map(|port| openflow::FlowMod::add(0, 1, Match::new().in_port(port)));
-            sw.bundle(flows.collect()).await
-        }
-    });
+    // Bound by name, not `..`: the temp dir must live as long as the test.
+    let Of14Session {
+        _dir,
+        listener: _listener,
+        sw,
+        mut conn,
+    } = of14_session().await;
+    let task = spawn_bundle(&sw, 1..=3);
     let (_, open) = next_bundle_control(&mut conn).await;
     assert_eq!(open.ctrl_type, OpenRequest);
     // The caller gives up while the switch has not answered anything.
@@ -532,25 +560,15 @@ async fn a_cancelled_bundle_is_discarded() {
 #[tokio::test]
 async fn a_bundle_cut_off_by_a_reconnect_is_never_committed_on_the_new_connection() {
     use codec::BundleCtrlType::*;
-    let dir = tempfile::tempdir().unwrap();
-    let (path, target) = socket_path(&dir);
-    let listener = UnixListener::bind(&path).unwrap();
-    let sw = Switch::connect(&target, options()).unwrap();
-    let mut conn = FakeConn::handshake(accept(&listener).await, 5, vec![5], Version::V1_4).await;
-    sw.wait_connected(WAIT).await.unwrap();
-    let task = tokio::spawn({
-        let sw = sw.clone();
-        async move {
-            let flows =
-                (1..=3).map(|port| openflow::FlowMod::add(0, 1, Match::new().in_port(port)));
-            sw.bundle(flows.collect()).await
-        }
-    });
+    let Of14Session {
+        _dir,
+        listener,
+        sw,
+        mut conn,
+    } = of14_session().await;
+    let task = spawn_bundle(&sw, 1..=3);
     let (open_header, open) = next_bundle_control(&mut conn).await;
-    let mut reply = open.clone();
-    reply.ctrl_type = OpenReply;
-    conn.send(open_header.xid, &Message::BundleControl(reply))
-        .await;
+    answer_bundle_control(&mut conn, open_header.xid, &open, OpenReply).await;
     // The switch goes away before it answers the barrier after the adds.
     drop(conn);
     let result = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
