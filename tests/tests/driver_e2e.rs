@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::env::TOOL_TIMEOUT;
 use e2e_tests::{
-    bridge_name, env_assert, env_assert_eq, is_driver_link, port_name, random_id, run_scenarios,
-    wait_until, CmdOutput, Env, EnvOptions,
+    bridge_name, env_assert, env_assert_eq, is_driver_link, port_name, random_id,
+    run_container_args, run_scenarios, wait_until, CmdOutput, Env, EnvOptions,
 };
 use serde_json::{json, Value};
 
@@ -1076,24 +1076,7 @@ fn twenty_containers_started_in_parallel(env: &Env) {
     let failures: Vec<String> = thread::scope(|scope| {
         let handles: Vec<_> = names
             .iter()
-            .map(|name| {
-                scope.spawn(move || {
-                    let args = [
-                        "run",
-                        "-d",
-                        "--pull",
-                        "never",
-                        "--name",
-                        name,
-                        "--network",
-                        "many",
-                        "busybox",
-                        "sleep",
-                        "3600",
-                    ];
-                    env.docker(&args)
-                })
-            })
+            .map(|name| scope.spawn(move || env.docker(&run_container_args(name, "many", &[]))))
             .collect();
         handles
             .into_iter()

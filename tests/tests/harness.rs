@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use e2e_tests::{wait_until, Env, EnvOptions};
+use e2e_tests::{run_container_args, wait_until, Env, EnvOptions};
 
 #[test]
 fn environment_starts_runs_a_container_and_leaves_nothing_behind() {
@@ -24,19 +24,7 @@ fn environment_starts_runs_a_container_and_leaves_nothing_behind() {
     ]);
 
     // A long-running container and an OVS bridge in the netns, so teardown has work to do.
-    env.docker_ok(&[
-        "run",
-        "-d",
-        "--pull",
-        "never",
-        "--name",
-        "sleeper",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "3600",
-    ]);
+    env.docker_ok(&run_container_args("sleeper", "none", &[]));
     env.vsctl_ok(&[
         "add-br",
         "brtest",
