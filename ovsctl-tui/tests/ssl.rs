@@ -1,9 +1,14 @@
 //! `show` over an `ssl:` OVSDB remote, with certificates made by `ovs-pki`, against a private
 //! ovsdb-server; and the `--ssl-*` flags going together.
 
-use std::path::{Path, PathBuf};
+#[path = "../../ovsdb/tests/common/pki.rs"]
+mod pki;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use pki::Pki;
 
 fn run(program: &str, args: &[String], dir: &Path) {
     let output = Command::new(program)
@@ -19,32 +24,17 @@ fn run(program: &str, args: &[String], dir: &Path) {
     );
 }
 
-/// ovsdb-server on `pssl:` (any port, loopback) and a unix socket, in a temp dir; killed on drop.
+/// ovsdb-server on `pssl:` (any port, loopback) and a unix socket, its files beside the PKI's;
+/// killed on drop.
 struct SslServer {
-    dir: tempfile::TempDir,
+    pki: Pki,
 }
 
 impl SslServer {
     fn start() -> SslServer {
-        let dir = tempfile::Builder::new()
-            .prefix("ovsctl-tui-ssl-")
-            .tempdir()
-            .unwrap();
-        let server = SslServer { dir };
-        let d = server.dir.path();
-        let pki = |args: &[&str]| {
-            let mut all = vec![
-                format!("--dir={}", d.join("pki").display()),
-                format!("--log={}", d.join("pki.log").display()),
-            ];
-            all.extend(args.iter().map(|a| a.to_string()));
-            run("ovs-pki", &all, d);
-        };
-        pki(&["init"]);
-        // Relative names: ovs-pki puts them in the certificate CN, which has a length limit.
-        pki(&["req+sign", "server", "switch"]);
-        pki(&["req+sign", "client", "switch"]);
-        let path = |name: &str| d.join(name).display().to_string();
+        let server = SslServer { pki: Pki::create() };
+        let path = |name: &str| server.pki.path(name).display().to_string();
+        let dir = server.pki.path("");
         run(
             "ovsdb-tool",
             &[
@@ -52,7 +42,7 @@ impl SslServer {
                 path("conf.db"),
                 "/usr/share/openvswitch/vswitch.ovsschema".into(),
             ],
-            d,
+            &dir,
         );
         run(
             "ovsdb-server",
@@ -62,36 +52,28 @@ impl SslServer {
                 format!("--remote=punix:{}", path("db.sock")),
                 format!("--private-key={}", path("server-privkey.pem")),
                 format!("--certificate={}", path("server-cert.pem")),
-                format!("--ca-cert={}", server.ca_cert().display()),
+                format!("--ca-cert={}", server.pki.ca_cert().display()),
                 format!("--pidfile={}", path("ovsdb-server.pid")),
                 format!("--unixctl={}", path("ovsdb-server.ctl")),
                 format!("--log-file={}", path("ovsdb-server.log")),
                 "--detach".into(),
             ],
-            d,
+            &dir,
         );
         server
     }
 
-    fn ca_cert(&self) -> PathBuf {
-        self.dir.path().join("pki/switchca/cacert.pem")
-    }
-
-    fn client_file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("client-{name}.pem"))
-    }
-
     fn vsctl(&self, args: &[&str]) {
         let mut all = vec![
-            format!("--db=unix:{}", self.dir.path().join("db.sock").display()),
+            format!("--db=unix:{}", self.pki.path("db.sock").display()),
             "--no-wait".to_string(),
         ];
         all.extend(args.iter().map(|a| a.to_string()));
-        run("ovs-vsctl", &all, self.dir.path());
+        run("ovs-vsctl", &all, &self.pki.path(""));
     }
 
     fn port(&self) -> u16 {
-        let log_path = self.dir.path().join("ovsdb-server.log");
+        let log_path = self.pki.path("ovsdb-server.log");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -110,7 +92,7 @@ impl SslServer {
 
 impl Drop for SslServer {
     fn drop(&mut self) {
-        let pidfile = self.dir.path().join("ovsdb-server.pid");
+        let pidfile = self.pki.path("ovsdb-server.pid");
         if let Some(pid) = std::fs::read_to_string(pidfile)
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
@@ -138,14 +120,15 @@ fn show_reads_an_ssl_remote_with_certificate_flags() {
     server.vsctl(&["init"]);
     server.vsctl(&["add-br", "br-ssl"]);
     let remote = format!("--ovsdb=ssl:127.0.0.1:{}", server.port());
-    let flag = |name: &str, path: PathBuf| format!("--{name}={}", path.display());
+    let flag = |name: &str, path: &Path| format!("--{name}={}", path.display());
+    let client = server.pki.tls("client");
     let output = ovsctl_tui(&[
         "show".into(),
         "--json".into(),
         remote.clone(),
-        flag("ssl-private-key", server.client_file("privkey")),
-        flag("ssl-certificate", server.client_file("cert")),
-        flag("ssl-ca-cert", server.ca_cert()),
+        flag("ssl-private-key", &client.private_key),
+        flag("ssl-certificate", &client.certificate),
+        flag("ssl-ca-cert", &client.ca_cert),
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stderr: {stderr}");

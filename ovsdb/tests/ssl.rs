@@ -1,63 +1,14 @@
 //! `ssl:` remotes against ovsdb-server with certificates made by `ovs-pki`.
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use common::{eventually, options, OvsdbServer, DB};
-use ovsdb::{Client, ClientOptions, Remote, TlsConfig};
-
-/// A PKI (switch CA) with a server and a client certificate, in a temporary directory.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn create() -> Pki {
-        let dir = tempfile::Builder::new()
-            .prefix("ovsdb-pki-")
-            .tempdir()
-            .unwrap();
-        let pki = Pki { dir };
-        pki.ovs_pki(&["init"]);
-        // Relative names: ovs-pki puts them in the certificate CN, which has a length limit.
-        pki.ovs_pki(&["req+sign", "server", "switch"]);
-        pki.ovs_pki(&["req+sign", "client", "switch"]);
-        pki
-    }
-
-    fn ovs_pki(&self, args: &[&str]) {
-        let dir = self.dir.path();
-        let status = Command::new("ovs-pki")
-            .arg(format!("--dir={}", dir.join("pki").display()))
-            .arg(format!("--log={}", dir.join("pki.log").display()))
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run ovs-pki");
-        assert!(status.success(), "ovs-pki {args:?} failed");
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn ca_cert(&self) -> PathBuf {
-        self.dir.path().join("pki/switchca/cacert.pem")
-    }
-
-    fn tls(&self, who: &str) -> TlsConfig {
-        TlsConfig {
-            private_key: self.path(&format!("{who}-privkey.pem")),
-            certificate: self.path(&format!("{who}-cert.pem")),
-            ca_cert: self.ca_cert(),
-        }
-    }
-}
+use ovsdb::{Client, ClientOptions, Remote};
+use pki::Pki;
 
 fn arg(name: &str, path: &Path) -> String {
     format!("--{name}={}", path.display())
