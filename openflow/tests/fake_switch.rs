@@ -455,15 +455,10 @@ fn bundle_step(message: &Message) -> (&'static str, Option<codec::BundleCtrlType
 #[tokio::test]
 async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
     use codec::BundleCtrlType::*;
-    // Bound by name, not `..`: the temp dir must live as long as the test.
-    let Of14Session {
-        _dir,
-        listener: _listener,
-        sw,
-        mut conn,
-    } = of14_session().await;
+    let mut session = of14_session().await;
+    let Of14Session { sw, conn, .. } = &mut session;
     for open_fails in [false, true] {
-        let task = spawn_bundle(&sw, 1..=2);
+        let task = spawn_bundle(sw, 1..=2);
         // Open, both adds and the barrier arrive before the switch has answered anything.
         let mut received = Vec::new();
         for _ in 0..4 {
@@ -493,7 +488,7 @@ async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
             };
             conn.send(open_header.xid, &Message::Error(error)).await;
         } else {
-            answer_bundle_control(&mut conn, open_header.xid, open, OpenReply).await;
+            answer_bundle_control(conn, open_header.xid, open, OpenReply).await;
         }
         conn.send(received[3].0.xid, &Message::BarrierReply).await;
         let (header, next) = conn.recv().await;
@@ -507,7 +502,7 @@ async fn bundle_open_travels_with_the_adds_and_a_failed_open_never_commits() {
             (CommitRequest, CommitReply)
         };
         assert_eq!(control.ctrl_type, want);
-        answer_bundle_control(&mut conn, header.xid, &control, answer).await;
+        answer_bundle_control(conn, header.xid, &control, answer).await;
         let result = task.await.unwrap();
         if open_fails {
             match result {
@@ -537,20 +532,15 @@ async fn next_bundle_control<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + U
 #[tokio::test]
 async fn a_cancelled_bundle_is_discarded() {
     use codec::BundleCtrlType::*;
-    // Bound by name, not `..`: the temp dir must live as long as the test.
-    let Of14Session {
-        _dir,
-        listener: _listener,
-        sw,
-        mut conn,
-    } = of14_session().await;
-    let task = spawn_bundle(&sw, 1..=3);
-    let (_, open) = next_bundle_control(&mut conn).await;
+    let mut session = of14_session().await;
+    let Of14Session { sw, conn, .. } = &mut session;
+    let task = spawn_bundle(sw, 1..=3);
+    let (_, open) = next_bundle_control(conn).await;
     assert_eq!(open.ctrl_type, OpenRequest);
     // The caller gives up while the switch has not answered anything.
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    let (_, discard) = next_bundle_control(&mut conn).await;
+    let (_, discard) = next_bundle_control(conn).await;
     assert_eq!(
         (discard.ctrl_type, discard.bundle_id),
         (DiscardRequest, open.bundle_id)
