@@ -39,6 +39,16 @@ impl CmdOutput {
         self.stdout.trim().to_string()
     }
 
+    /// Trimmed standard output on success, else [`CmdOutput::describe`]: for polling and for
+    /// checks that report rather than panic.
+    pub fn result(&self) -> Result<String, String> {
+        if self.success() {
+            Ok(self.stdout_trimmed())
+        } else {
+            Err(self.describe())
+        }
+    }
+
     /// Standard output and standard error, joined, for "contains" checks on error messages.
     pub fn combined(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)

@@ -473,12 +473,7 @@ impl Env {
     }
 
     fn ip_result(&self, args: &[&str]) -> Result<String, String> {
-        let output = self.ip(args);
-        if output.success() {
-            Ok(output.stdout_trimmed())
-        } else {
-            Err(output.describe())
-        }
+        self.ip(args).result()
     }
 
     /// Runs `command[0]` with the remaining arguments inside the environment's namespaces.

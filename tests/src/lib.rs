@@ -25,7 +25,7 @@ pub use queries::{
     bridge_name, is_driver_link, port_name, random_id, run_container_args, ContainerNet,
 };
 pub use scenario::{run_scenarios, Scenario};
-pub use wait::wait_until;
+pub use wait::{wait_for_success, wait_until};
 
 /// Like `assert!`, but the panic message carries the environment's diagnostics.
 #[macro_export]

@@ -139,17 +139,10 @@ impl Env {
     /// Pings until one attempt succeeds, for up to 30 s (ARP, IPv6 DAD and flow setup take a
     /// moment); panics with connectivity diagnostics otherwise.
     pub fn wait_ping(&self, container: &str, target: &str) {
-        let result = wait::wait_until(
+        let result = wait::wait_for_success(
             &format!("{container} to ping {target}"),
             Duration::from_secs(30),
-            || {
-                let output = self.ping(container, target);
-                if output.success() {
-                    Ok(())
-                } else {
-                    Err(output.describe())
-                }
-            },
+            || self.ping(container, target),
         );
         if let Err(error) = result {
             self.fail(&format!(

@@ -3,6 +3,8 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cmd::CmdOutput;
+
 /// Why one attempt of [`poll`] did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -60,6 +62,16 @@ pub fn wait_until<T>(
     })
 }
 
+/// [`wait_until`] for a command: runs `attempt` until its command succeeds; the error carries
+/// the last failed run's description.
+pub fn wait_for_success(
+    what: &str,
+    timeout: Duration,
+    mut attempt: impl FnMut() -> CmdOutput,
+) -> Result<(), String> {
+    wait_until(what, timeout, || attempt().result().map(drop))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +119,40 @@ mod tests {
         .unwrap_err();
         assert!(error.contains("exited"), "{error}");
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    fn exited(code: i32, stderr: &str) -> CmdOutput {
+        CmdOutput {
+            command: "ping 10.0.0.1".into(),
+            code: Some(code),
+            stdout: String::new(),
+            stderr: stderr.into(),
+            timed_out: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn waits_for_a_command_to_succeed() {
+        let mut runs = 0;
+        let outcome = wait_for_success("a ping", Duration::from_secs(5), || {
+            runs += 1;
+            exited(if runs < 2 { 1 } else { 0 }, "unreachable")
+        });
+        assert_eq!((outcome, runs), (Ok(()), 2));
+    }
+
+    #[test]
+    fn a_command_that_never_succeeds_reports_its_last_run() {
+        let error = wait_for_success("a ping", Duration::from_millis(50), || {
+            exited(1, "network unreachable")
+        })
+        .unwrap_err();
+        assert!(
+            error.contains("a ping")
+                && error.contains("exit 1")
+                && error.contains("network unreachable"),
+            "{error}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use e2e_tests::env::TOOL_TIMEOUT;
 use e2e_tests::{
     bridge_name, env_assert, env_assert_eq, is_driver_link, port_name, random_id,
-    run_container_args, run_scenarios, wait_until, CmdOutput, Env, EnvOptions,
+    run_container_args, run_scenarios, wait_for_success, wait_until, CmdOutput, Env, EnvOptions,
 };
 use serde_json::{json, Value};
 
@@ -757,17 +757,10 @@ fn far_end_on_vlan(env: &Env, vlan: u16) {
 
 /// Pings from the far host until one attempt gets through (15 s).
 fn far_end_pings(env: &Env, wire: &WireNetns, target: &str) {
-    let result = wait_until(
+    let result = wait_for_success(
         &format!("the far end of the uplink to ping {target}"),
         Duration::from_secs(15),
-        || {
-            let output = wire.ping(target);
-            if output.success() {
-                Ok(())
-            } else {
-                Err(output.describe())
-            }
-        },
+        || wire.ping(target),
     );
     if let Err(error) = result {
         let far = env.ofctl(&["dump-flows", "farbr"]);
@@ -1139,17 +1132,10 @@ fn twenty_containers_started_in_parallel(env: &Env) {
                     chunk
                         .iter()
                         .filter_map(|name| {
-                            wait_until(
+                            wait_for_success(
                                 &format!("{name} to ping the gateway"),
                                 Duration::from_secs(30),
-                                || {
-                                    let output = env.ping(name, "10.20.13.1");
-                                    if output.success() {
-                                        Ok(())
-                                    } else {
-                                        Err(output.describe())
-                                    }
-                                },
+                                || env.ping(name, "10.20.13.1"),
                             )
                             .err()
                         })
@@ -1433,7 +1419,7 @@ fn ovsdb_outage_fails_fast_and_recovers(env: &Env) {
         "network create to work again after ovsdb restart",
         Duration::from_secs(20),
         || {
-            let output = env.docker(&[
+            env.docker(&[
                 "network",
                 "create",
                 "-d",
@@ -1441,12 +1427,8 @@ fn ovsdb_outage_fails_fast_and_recovers(env: &Env) {
                 "--subnet",
                 "10.20.23.0/24",
                 "back",
-            ]);
-            if output.success() {
-                Ok(output.stdout_trimmed())
-            } else {
-                Err(output.describe())
-            }
+            ])
+            .result()
         },
     );
     let id = created.unwrap_or_else(|error| env.fail(&error));

@@ -30,7 +30,7 @@ use e2e_tests::cmd::{self, CmdOutput};
 use e2e_tests::wait::{poll, Attempt};
 use e2e_tests::{
     bridge_name, env_assert, env_assert_eq, http, is_driver_link, ovs, port_name, process,
-    random_id, run_container_args, run_scenarios, wait_until, Env, EnvOptions,
+    random_id, run_container_args, run_scenarios, wait_for_success, wait_until, Env, EnvOptions,
 };
 use serde_json::{json, Value};
 
@@ -57,12 +57,7 @@ fn endpoint_cookie(endpoint_id: &str) -> String {
 
 /// A docker command that must succeed, as a `Result` (for polling).
 fn docker_out(env: &Env, args: &[&str]) -> Result<String, String> {
-    let output = env.docker(args);
-    if output.success() {
-        Ok(output.stdout_trimmed())
-    } else {
-        Err(output.describe())
-    }
+    env.docker(args).result()
 }
 
 /// What Docker believes about our driver's networks.
@@ -398,17 +393,10 @@ fn assert_pings(env: &Env, pairs: &[(String, String)]) {
                             ));
                             continue;
                         };
-                        let result = wait_until(
+                        let result = wait_for_success(
                             &format!("{name} to ping {target}"),
                             Duration::from_secs(30),
-                            || {
-                                let output = netns_ping(env, pid, target);
-                                if output.success() {
-                                    Ok(())
-                                } else {
-                                    Err(output.describe())
-                                }
-                            },
+                            || netns_ping(env, pid, target),
                         );
                         if let Err(error) = result {
                             failures.push(error);
@@ -1005,17 +993,10 @@ fn netns_destroyed_while_dockerd_and_driver_are_down(env: &Env) {
          {took:?}"
     );
     // The survivors still forward while dockerd is down.
-    if let Err(error) = wait_until(
+    if let Err(error) = wait_for_success(
         "m1 to ping m2 with dockerd down",
         Duration::from_secs(20),
-        || {
-            let output = netns_ping(env, m1_pid, &m2_address);
-            if output.success() {
-                Ok(())
-            } else {
-                Err(output.describe())
-            }
-        },
+        || netns_ping(env, m1_pid, &m2_address),
     ) {
         env.fail(&error);
     }

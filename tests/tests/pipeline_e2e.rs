@@ -14,8 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e_tests::{
-    bridge_name, env_assert, env_assert_eq, port_name, run_scenarios, wait_until, ContainerNet,
-    Env, EnvOptions,
+    bridge_name, env_assert, env_assert_eq, port_name, run_scenarios, wait_for_success, wait_until,
+    ContainerNet, Env, EnvOptions,
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -519,18 +519,13 @@ fn port_flow_count(env: &Env, bridge: &str, ofport: u32, tail: &str) -> u64 {
 
 /// Pings (`ping -6 -c 1 -W 2 -I source target`) until one gets through, for up to 15 s.
 fn wait_ping_from(env: &Env, container: &str, source: &str, target: &str) -> Result<(), String> {
-    wait_until(
+    wait_for_success(
         &format!("{container} to ping {target} from {source}"),
         Duration::from_secs(15),
         || {
-            let output = env.docker(&[
+            env.docker(&[
                 "exec", container, "ping", "-6", "-c", "1", "-W", "2", "-I", source, target,
-            ]);
-            if output.success() {
-                Ok(())
-            } else {
-                Err(output.describe())
-            }
+            ])
         },
     )
 }
@@ -942,17 +937,10 @@ fn icc_false_allows_only_the_gateway(env: &Env) {
     env.wait_ping("i1", &i1.gateway);
     env.wait_ping("i2", &i2.gateway);
     let gateway_pings = |target: &str| {
-        let result = wait_until(
+        let result = wait_for_success(
             &format!("the gateway to ping {target}"),
             Duration::from_secs(15),
-            || {
-                let output = env.exec_in_netns(&["busybox", "ping", "-c", "1", "-W", "2", target]);
-                if output.success() {
-                    Ok(())
-                } else {
-                    Err(output.describe())
-                }
-            },
+            || env.exec_in_netns(&["busybox", "ping", "-c", "1", "-W", "2", target]),
         );
         if let Err(error) = result {
             env.fail(&error);
