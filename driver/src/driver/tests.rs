@@ -56,6 +56,35 @@ impl Fixture {
     fn cookies(&self, bridge: &str) -> std::collections::BTreeSet<u64> {
         self.flows.flows(bridge).iter().map(|f| f.cookie).collect()
     }
+
+    /// The names of the ports on `NET`'s bridge.
+    fn ports(&self) -> std::collections::BTreeSet<String> {
+        self.switch.bridges()["br-111111111111"]
+            .ports
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Creates endpoint `ep` of `NET` with an IPv4 address (CIDR).
+    async fn endpoint(&self, ep: &str, address: &str) {
+        let mut request = endpoint_request(NET, ep, "");
+        request.interface.address = address.into();
+        self.driver.create_endpoint(request).await.unwrap();
+    }
+
+    /// Joins `ep` of `NET` to the sandbox at `sandbox`.
+    async fn join_at(&self, ep: &str, sandbox: &std::path::Path) {
+        self.driver
+            .join(JoinRequest {
+                network_id: NET.into(),
+                endpoint_id: ep.into(),
+                sandbox_key: sandbox.to_string_lossy().into_owned(),
+                options: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+    }
 }
 
 fn create_request(id: &str, generic: serde_json::Value) -> CreateNetworkRequest {
@@ -267,7 +296,7 @@ async fn endpoint_lifecycle() {
     assert!(!port.external_ids.contains_key(keys::SANDBOX));
 
     f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
-    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.ports().is_empty());
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
     assert!(f.links.link("ovcaaaaaaaaaaaa").is_none());
     // Deleting again is fine.
@@ -317,23 +346,15 @@ async fn leftover_veth_from_a_crash_is_replaced() {
         .create_veth("ovsaaaaaaaaaaaa", "ovcaaaaaaaaaaaa", None, None)
         .await
         .unwrap();
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
-    assert!(f.switch.bridges()["br-111111111111"]
-        .ports
-        .contains_key("ovsaaaaaaaaaaaa"));
+    f.endpoint(EP, "10.20.0.2/24").await;
+    assert!(f.ports().contains("ovsaaaaaaaaaaaa"));
 }
 
 #[tokio::test]
 async fn ids_sharing_a_prefix_never_touch_each_other() {
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     // Same port name, different endpoint: refused, and deleting it leaves EP alone.
     let err = f
         .driver
@@ -345,9 +366,7 @@ async fn ids_sharing_a_prefix_never_touch_each_other() {
         .delete_endpoint(ep_req(NET, EP_TWIN))
         .await
         .unwrap();
-    assert!(f.switch.bridges()["br-111111111111"]
-        .ports
-        .contains_key("ovsaaaaaaaaaaaa"));
+    assert!(f.ports().contains("ovsaaaaaaaaaaaa"));
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_some());
     assert!(f
         .driver
@@ -410,10 +429,7 @@ async fn unknown_ids_are_clear_errors() {
     f.network(json!({})).await;
     f.driver.leave(ep_req(NET, EP2)).await.unwrap();
     f.driver.delete_endpoint(ep_req(NET, EP2)).await.unwrap();
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     // An endpoint of another network is not "gone": that is a mix-up, said as such.
     let err = f.driver.leave(ep_req(NET2, EP)).await.unwrap_err();
     assert!(err.to_string().contains("belongs to network"), "{err}");
@@ -429,10 +445,7 @@ async fn unknown_ids_are_clear_errors() {
 async fn delete_network_removes_leftover_endpoints_and_bridge() {
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     f.driver
         .delete_network(NetworkRequest {
             network_id: NET.into(),
@@ -451,10 +464,7 @@ async fn internal_network_has_no_gateway() {
         .options
         .insert(options::INTERNAL_KEY.to_string(), json!(true));
     f.driver.create_network(request).await.unwrap();
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     let join = f
         .driver
         .join(JoinRequest {
@@ -538,10 +548,7 @@ async fn endpoint_flows_come_and_go_with_the_endpoint() {
     f.network(json!({})).await;
     let bridge = "br-111111111111";
     assert_eq!(f.cookies(bridge), [network_cookie(NET)].into());
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     assert!(f.cookies(bridge).contains(&endpoint_cookie(EP)));
     // One bundle per endpoint change.
     let batches = f.flows.batches();
@@ -564,7 +571,7 @@ async fn flow_failure_rolls_the_endpoint_back() {
         err.to_string().contains("ovs-vswitchd unavailable"),
         "{err}"
     );
-    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.ports().is_empty());
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
 }
 
@@ -572,10 +579,7 @@ async fn flow_failure_rolls_the_endpoint_back() {
 async fn reconcile_restores_a_wiped_table_and_keeps_right_flows() {
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     let bridge = "br-111111111111";
     let before = f.flows.flows(bridge);
     let batches = f.flows.batches().len();
@@ -614,10 +618,7 @@ async fn foreign_flows_are_never_touched() {
         .apply(bridge, vec![crate::flows::FlowChange::Add(foreign.clone())])
         .await
         .unwrap();
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
     f.flows.wipe("nothing");
     assert!(f.driver.reconcile_all().await.is_empty());
@@ -645,10 +646,7 @@ async fn adopted_bridge_keeps_its_default_normal_flow() {
         .await
         .unwrap();
     f.network(json!({"ovs.bridge": bridge})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     assert!(
         f.flows.flows(bridge).contains(&normal),
         "replaced on create"
@@ -670,9 +668,7 @@ async fn endpoint_changes_send_only_their_flows_without_dumping() {
     f.network(json!({})).await;
     let dumps = f.flows.dumps();
     for (ep, address) in [(EP, "10.20.0.2/24"), (EP2, "10.20.0.3/24")] {
-        let mut request = endpoint_request(NET, ep, "");
-        request.interface.address = address.into();
-        f.driver.create_endpoint(request).await.unwrap();
+        f.endpoint(ep, address).await;
     }
     f.driver.delete_endpoint(ep_req(NET, EP)).await.unwrap();
     assert_eq!(f.flows.dumps(), dumps, "no dump once the bridge is known");
@@ -687,10 +683,7 @@ async fn endpoint_changes_send_only_their_flows_without_dumping() {
     // Ports are numbered by the driver on its own bridges, lowest free first.
     let ports = &f.switch.bridges()["br-111111111111"].ports;
     assert_eq!(ports["ovsbbbbbbbbbbbb"].ofport, 2);
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     assert_eq!(
         f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"].ofport,
         1
@@ -705,23 +698,11 @@ async fn endpoint_changes_send_only_their_flows_without_dumping() {
     );
 }
 
-/// A sandbox path that exists, so the janitor sees a live container.
-fn live_sandbox() -> String {
-    std::env::temp_dir().to_string_lossy().into_owned()
-}
-
 /// Joins as Docker does: the Join request, then the container side of the veth moves into the
-/// sandbox (out of the driver's namespace).
+/// sandbox (out of the driver's namespace). The sandbox path exists, so the janitor sees a
+/// live container.
 async fn join(f: &Fixture, ep: &str) {
-    f.driver
-        .join(JoinRequest {
-            network_id: NET.into(),
-            endpoint_id: ep.into(),
-            sandbox_key: live_sandbox(),
-            options: BTreeMap::new(),
-        })
-        .await
-        .unwrap();
+    f.join_at(ep, &std::env::temp_dir()).await;
     f.links
         .move_away(&format!("ovc{}", &ep[..12]))
         .expect("container side of the veth");
@@ -732,18 +713,14 @@ async fn janitor_removes_endpoints_whose_container_vanished() {
     let f = fixture();
     f.network(json!({})).await;
     for (ep, address) in [(EP, "10.20.0.2/24"), (EP2, "10.20.0.3/24")] {
-        let mut request = endpoint_request(NET, ep, "");
-        request.interface.address = address.into();
-        f.driver.create_endpoint(request).await.unwrap();
+        f.endpoint(ep, address).await;
         join(&f, ep).await;
     }
     // The container's namespace went away: both veth ends with it.
     f.links.delete("ovsaaaaaaaaaaaa").await.unwrap();
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
-    let ports = &f.switch.bridges()["br-111111111111"].ports;
-    assert!(!ports.contains_key("ovsaaaaaaaaaaaa"));
-    assert!(ports.contains_key("ovsbbbbbbbbbbbb"));
+    assert_eq!(f.ports(), ["ovsbbbbbbbbbbbb".to_string()].into());
     assert!(!f.cookies("br-111111111111").contains(&endpoint_cookie(EP)));
     assert!(f.cookies("br-111111111111").contains(&endpoint_cookie(EP2)));
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
@@ -758,10 +735,7 @@ async fn janitor_removes_orphan_veths_and_abandoned_endpoints() {
         .await
         .unwrap();
     f.links.add_link("ovs-system").unwrap();
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(
         removed,
@@ -776,45 +750,29 @@ async fn janitor_removes_orphan_veths_and_abandoned_endpoints() {
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
-    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.ports().is_empty());
 }
 
 #[tokio::test]
 async fn janitor_keeps_joined_endpoints() {
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     join(&f, EP).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
-    assert!(f.switch.bridges()["br-111111111111"]
-        .ports
-        .contains_key("ovsaaaaaaaaaaaa"));
+    assert!(f.ports().contains("ovsaaaaaaaaaaaa"));
 }
 
 #[tokio::test]
 async fn janitor_waits_for_a_sandbox_that_is_not_there_yet() {
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     // Docker joins before the container starts; the namespace file appears only then.
     let netns_dir = tempfile::tempdir().unwrap();
     let sandbox = netns_dir.path().join("0123abcd");
-    f.driver
-        .join(JoinRequest {
-            network_id: NET.into(),
-            endpoint_id: EP.into(),
-            sandbox_key: sandbox.to_string_lossy().into_owned(),
-            options: BTreeMap::new(),
-        })
-        .await
-        .unwrap();
+    f.join_at(EP, &sandbox).await;
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
     // The container starts: a namespace at the sandbox path, past the grace.
@@ -825,36 +783,23 @@ async fn janitor_waits_for_a_sandbox_that_is_not_there_yet() {
     // before it was there; that does not count either).
     std::fs::remove_file(&sandbox).unwrap();
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
-    assert!(f.switch.bridges()["br-111111111111"]
-        .ports
-        .contains_key("ovsaaaaaaaaaaaa"));
+    assert!(f.ports().contains("ovsaaaaaaaaaaaa"));
     tokio::time::sleep(Duration::from_millis(400)).await;
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(removed[0].contains("sandbox"), "{removed:?}");
-    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.ports().is_empty());
 }
 
 #[tokio::test]
 async fn janitor_removes_endpoints_whose_sandbox_vanished() {
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     let netns_dir = tempfile::tempdir().unwrap();
     let sandbox = netns_dir.path().join("0123abcd");
     std::fs::write(&sandbox, b"").unwrap();
-    f.driver
-        .join(JoinRequest {
-            network_id: NET.into(),
-            endpoint_id: EP.into(),
-            sandbox_key: sandbox.to_string_lossy().into_owned(),
-            options: BTreeMap::new(),
-        })
-        .await
-        .unwrap();
+    f.join_at(EP, &sandbox).await;
     f.links.move_away("ovcaaaaaaaaaaaa").unwrap();
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
     std::fs::remove_file(&sandbox).unwrap();
@@ -862,7 +807,7 @@ async fn janitor_removes_endpoints_whose_sandbox_vanished() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
-    assert!(f.switch.bridges()["br-111111111111"].ports.is_empty());
+    assert!(f.ports().is_empty());
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
 }
 
@@ -874,20 +819,10 @@ async fn janitor_removes_endpoints_whose_sandbox_docker_tore_down() {
     // yet, and the container side of the veth is still here with the name it was created with.
     let netns_dir = tempfile::tempdir().unwrap();
     for (ep, address) in [(EP, "10.20.0.2/24"), (EP2, "10.20.0.3/24")] {
-        let mut request = endpoint_request(NET, ep, "");
-        request.interface.address = address.into();
-        f.driver.create_endpoint(request).await.unwrap();
+        f.endpoint(ep, address).await;
         let sandbox = netns_dir.path().join(&ep[..12]);
         std::fs::write(&sandbox, b"").unwrap();
-        f.driver
-            .join(JoinRequest {
-                network_id: NET.into(),
-                endpoint_id: ep.into(),
-                sandbox_key: sandbox.to_string_lossy().into_owned(),
-                options: BTreeMap::new(),
-            })
-            .await
-            .unwrap();
+        f.join_at(ep, &sandbox).await;
     }
     assert!(f.driver.collect_garbage().await.unwrap().is_empty());
     // The containers start: the container sides move into the sandboxes as eth0.
@@ -901,9 +836,7 @@ async fn janitor_removes_endpoints_whose_sandbox_docker_tore_down() {
     let removed = f.driver.collect_garbage().await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(removed[0].contains(EP), "{removed:?}");
-    let ports = &f.switch.bridges()["br-111111111111"].ports;
-    assert!(!ports.contains_key("ovsaaaaaaaaaaaa"));
-    assert!(ports.contains_key("ovsbbbbbbbbbbbb"));
+    assert_eq!(f.ports(), ["ovsbbbbbbbbbbbb".to_string()].into());
     assert!(f.links.link("ovsaaaaaaaaaaaa").is_none());
     assert!(f.links.link("ovcaaaaaaaaaaaa").is_none());
     assert!(!f.cookies("br-111111111111").contains(&endpoint_cookie(EP)));
@@ -916,10 +849,7 @@ async fn periodic_checks_count_flows_and_compare_them_all_now_and_then() {
     use crate::flows::{FlowChange, FlowTables};
     let f = fixture();
     f.network(json!({})).await;
-    f.driver
-        .create_endpoint(endpoint_request(NET, EP, ""))
-        .await
-        .unwrap();
+    f.endpoint(EP, "10.20.0.2/24").await;
     let bridge = "br-111111111111";
     let right = f.flows.flows(bridge);
     let dumps = f.flows.dumps();
