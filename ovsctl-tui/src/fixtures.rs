@@ -463,10 +463,10 @@ pub const TRACE_RESULT: &str = "Flow: icmp,in_port=1,vlan_tci=0x0000,dl_src=02:4
 
 bridge(\"br-3f2a9c1d7e4b\")
 -----------------------
- 0. ip,in_port=1,dl_src=02:42:0a:14:00:02,nw_src=10.20.0.2, priority 200, cookie 0xdc0202a1b2c3d4e5
+ 0. ip,in_port=1,dl_src=02:42:0a:14:00:02,nw_src=10.20.0.2, priority 100, cookie 0xdc0202a1b2c3d4e5
     set_field:0x1->reg0
     goto_table:1
- 1. priority 0, cookie 0xdc013f2a9c1d7e4b
+ 1. priority 1, cookie 0xdc013f2a9c1d7e4b
     goto_table:2
  2. dl_dst=02:42:0a:14:00:03, priority 100, cookie 0xdc0202a1b2c3d4e5
     output:2
