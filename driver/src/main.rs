@@ -1,6 +1,7 @@
 //! `ovs-driver`: serves the Docker remote network driver protocol on a unix socket and turns
 //! networks into Open vSwitch bridges.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,13 +30,9 @@ enum Datapath {
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// OVSDB remote: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT.
-    #[arg(
-        long,
-        env = "OVS_DRIVER_OVSDB",
-        default_value = "unix:/var/run/openvswitch/db.sock"
-    )]
-    ovsdb: String,
+    /// OVSDB remote: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT [default: unix:<ovs-rundir>/db.sock].
+    #[arg(long, env = "OVS_DRIVER_OVSDB")]
+    ovsdb: Option<String>,
     /// Directory of ovs-vswitchd's run-time files (OpenFlow <bridge>.mgmt sockets).
     #[arg(long, env = "OVS_RUNDIR", default_value = "/var/run/openvswitch")]
     ovs_rundir: PathBuf,
@@ -67,6 +64,15 @@ struct Cli {
     /// Seconds between periodic repairs and janitor rounds (for tests).
     #[arg(long, env = "OVS_DRIVER_REPAIR_INTERVAL", hide = true, value_parser = seconds)]
     repair_interval: Option<Duration>,
+}
+
+impl Cli {
+    /// `--ovsdb`, or like ovs-vsctl the database socket in the OVS run directory.
+    fn ovsdb_remote(&self) -> String {
+        self.ovsdb
+            .clone()
+            .unwrap_or_else(|| format!("unix:{}", self.ovs_rundir.join("db.sock").display()))
+    }
 }
 
 /// A positive number of seconds, fractions allowed.
@@ -145,6 +151,7 @@ async fn repair_loop(
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -157,12 +164,14 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let remote = ovsdb::remote::Remote::parse(&cli.ovsdb).context("--ovsdb")?;
+    let ovsdb = cli.ovsdb_remote();
+    let remote = ovsdb::remote::Remote::parse(&ovsdb).context("--ovsdb")?;
     let tls = ovsdb::remote::TlsConfig::from_paths(
         cli.ssl_private_key.as_deref(),
         cli.ssl_certificate.as_deref(),
         cli.ssl_ca_cert.as_deref(),
     )
+    .and_then(|tls| ovsdb::remote::TlsConfig::for_remote(&remote, tls))
     .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
     let options = ovsdb::client::ClientOptions {
         request_timeout: Duration::from_secs(3),
@@ -186,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
     let ovsdb_connections = client.connection_events();
     let datapath_type = datapath_type(cli.datapath).to_string();
     tracing::info!(
-        ovsdb = cli.ovsdb,
+        ovsdb,
         rundir = %cli.ovs_rundir.display(),
         datapath_type,
         "starting"
@@ -249,6 +258,9 @@ mod tests {
     fn flags_read_their_environment_variables() {
         let defaults = Cli::try_parse_from(["ovs-driver"]).unwrap();
         assert_eq!(defaults.plugin_name, "ovs");
+        assert_eq!(defaults.ovsdb_remote(), "unix:/var/run/openvswitch/db.sock");
+        let rundir = Cli::try_parse_from(["ovs-driver", "--ovs-rundir", "/srv/ovs"]).unwrap();
+        assert_eq!(rundir.ovsdb_remote(), "unix:/srv/ovs/db.sock");
         let settings = [
             ("OVS_DRIVER_OVSDB", "tcp:127.0.0.1:6640"),
             ("OVS_RUNDIR", "/tmp/ovs-run"),
@@ -268,7 +280,7 @@ mod tests {
             std::env::remove_var(name);
         }
         let cli = from_env.unwrap();
-        assert_eq!(cli.ovsdb, "tcp:127.0.0.1:6640");
+        assert_eq!(cli.ovsdb_remote(), "tcp:127.0.0.1:6640");
         assert_eq!(cli.ovs_rundir, PathBuf::from("/tmp/ovs-run"));
         assert_eq!(cli.plugin_name, "ovs2");
         assert_eq!(cli.plugin_dir, PathBuf::from("/tmp/plugins"));

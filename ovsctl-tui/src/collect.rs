@@ -29,7 +29,7 @@ use crate::unixctl::Unixctl;
 /// Where the daemons are and how often to poll.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub ovsdb: String,
+    pub ovsdb: Remote,
     /// Certificates for an `ssl:` OVSDB remote.
     pub tls: Option<TlsConfig>,
     pub rundir: PathBuf,
@@ -165,22 +165,11 @@ pub fn spawn(config: Config) -> (mpsc::Receiver<Update>, Control) {
 }
 
 async fn run_ovsdb(
-    remote: String,
+    remote: Remote,
     tls: Option<TlsConfig>,
     tx: mpsc::Sender<Update>,
     bridges: watch::Sender<BTreeSet<String>>,
 ) {
-    let remote = match Remote::parse(&remote) {
-        Ok(remote) => remote,
-        Err(error) => {
-            let _ = tx
-                .send(Update::OvsdbStatus(Conn::Down(format!(
-                    "bad remote {remote}: {error}"
-                ))))
-                .await;
-            return;
-        }
-    };
     let options = ClientOptions {
         tls,
         ..ClientOptions::default()

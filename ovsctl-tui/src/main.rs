@@ -27,14 +27,9 @@ use ovsctl_tui::{bench, output, terminal};
     about = "Live view of Open vSwitch networks, endpoints and flows made by the Docker driver"
 )]
 struct Cli {
-    /// OVSDB remote (unix:PATH, tcp:HOST:PORT, ssl:HOST:PORT).
-    #[arg(
-        long,
-        env = "OVSCTL_TUI_OVSDB",
-        default_value = "unix:/var/run/openvswitch/db.sock",
-        global = true
-    )]
-    ovsdb: String,
+    /// OVSDB remote (unix:PATH, tcp:HOST:PORT, ssl:HOST:PORT) [default: unix:<ovs-rundir>/db.sock].
+    #[arg(long, env = "OVSCTL_TUI_OVSDB", global = true)]
+    ovsdb: Option<String>,
     /// OVS run directory: `<bridge>.mgmt` OpenFlow sockets and the vswitchd control socket.
     #[arg(
         long,
@@ -117,22 +112,32 @@ struct BenchArgs {
 
 impl Cli {
     fn config(&self) -> Result<collect::Config> {
+        let (ovsdb, tls) = self.ovsdb()?;
         Ok(collect::Config {
-            ovsdb: self.ovsdb.clone(),
-            tls: self.tls()?,
+            ovsdb,
+            tls,
             rundir: self.ovs_rundir.clone(),
             docker_host: self.docker_host(),
             refresh: Duration::from_millis(self.refresh),
         })
     }
 
-    fn tls(&self) -> Result<Option<TlsConfig>> {
-        TlsConfig::from_paths(
+    /// The OVSDB remote (`--ovsdb`, or like ovs-vsctl the database socket in the run
+    /// directory) and its TLS settings, checked before anything connects.
+    fn ovsdb(&self) -> Result<(Remote, Option<TlsConfig>)> {
+        let text = self
+            .ovsdb
+            .clone()
+            .unwrap_or_else(|| format!("unix:{}", self.ovs_rundir.join("db.sock").display()));
+        let remote = Remote::parse(&text).context("--ovsdb")?;
+        let tls = TlsConfig::from_paths(
             self.ssl_private_key.as_deref(),
             self.ssl_certificate.as_deref(),
             self.ssl_ca_cert.as_deref(),
         )
-        .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")
+        .and_then(|tls| TlsConfig::for_remote(&remote, tls))
+        .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
+        Ok((remote, tls))
     }
 
     fn docker_host(&self) -> Option<String> {
@@ -211,8 +216,7 @@ async fn main() -> Result<()> {
 }
 
 /// The OVSDB contents once, as a typed snapshot.
-async fn load_vswitch(remote: &str, tls: Option<TlsConfig>) -> Result<Vswitch> {
-    let remote = Remote::parse(remote).with_context(|| format!("bad OVSDB remote {remote}"))?;
+async fn load_vswitch(remote: Remote, tls: Option<TlsConfig>) -> Result<Vswitch> {
     let options = ClientOptions {
         tls,
         ..ClientOptions::default()
@@ -256,8 +260,8 @@ async fn load_names(cli: &Cli) -> DockerNames {
 }
 
 async fn load_inventory(cli: &Cli) -> Result<Inventory> {
-    let tls = cli.tls()?;
-    let (vswitch, names) = tokio::join!(load_vswitch(&cli.ovsdb, tls), load_names(cli));
+    let (remote, tls) = cli.ovsdb()?;
+    let (vswitch, names) = tokio::join!(load_vswitch(remote, tls), load_names(cli));
     Ok(Inventory::build(&vswitch?, &names))
 }
 
@@ -279,6 +283,8 @@ async fn bridge_flows(cli: &Cli, bridge: &str) -> Result<Vec<FlowSample>> {
 }
 
 async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
+    // A bad remote is an error even when an unreachable database would only be a warning.
+    cli.ovsdb()?;
     let inventory = match load_inventory(cli).await {
         Ok(inventory) => inventory,
         // Without OVSDB a bridge name still works; owners show as ids.

@@ -1,7 +1,9 @@
 //! The binary as a pipeline member: `ovsctl-tui show | head -1` must not panic when the reader
-//! goes away early.
+//! goes away early; and command lines that cannot work are refused at once, before anything
+//! connects.
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn closed_stdout_ends_quietly() {
@@ -23,4 +25,60 @@ fn closed_stdout_ends_quietly() {
         output.status
     );
     assert!(stderr.is_empty(), "stderr: {stderr}");
+}
+
+/// Runs ovsctl-tui without Docker and with a log-free stderr; fails unless it exits quickly.
+fn refused(args: &[&str]) -> String {
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_ovsctl-tui"))
+        .args(args)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("OVSCTL_TUI_OVSDB")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ovsctl-tui");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "{args:?} succeeded; stderr: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{args:?} took {:?} to fail (it should not try to connect); stderr: {stderr}",
+        started.elapsed()
+    );
+    assert!(
+        !stderr.contains("Docker"),
+        "{args:?} asked Docker before refusing: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn unusable_ovsdb_settings_are_refused_before_connecting() {
+    for command in [&["show"][..], &["flows", "br0"], &[]] {
+        let bad_syntax = refused(&[command, &["--ovsdb", "db.sock"]].concat());
+        assert!(bad_syntax.contains("--ovsdb"), "{bad_syntax}");
+        let ssl_alone = refused(&[command, &["--ovsdb", "ssl:127.0.0.1:6640"]].concat());
+        assert!(
+            ssl_alone.contains("ssl:127.0.0.1:6640 needs a private key"),
+            "{ssl_alone}"
+        );
+    }
+    let tls = [
+        "--ssl-private-key",
+        "/nonexistent/key.pem",
+        "--ssl-certificate",
+        "/nonexistent/cert.pem",
+        "--ssl-ca-cert",
+        "/nonexistent/ca.pem",
+    ];
+    let missing_files = refused(&[&["show", "--ovsdb", "ssl:127.0.0.1:6640"][..], &tls].concat());
+    assert!(missing_files.contains("/nonexistent/"), "{missing_files}");
+    let not_ssl = refused(&[&["show", "--ovsdb", "unix:/nonexistent/db.sock"][..], &tls].concat());
+    assert!(
+        not_ssl.contains("not unix:/nonexistent/db.sock"),
+        "{not_ssl}"
+    );
 }

@@ -199,6 +199,26 @@ impl TlsConfig {
         }
     }
 
+    /// Checks TLS settings against the remote they are for, at start-up rather than at the
+    /// first connection: an `ssl:` remote needs them and their files must load; other remotes
+    /// take none.
+    pub fn for_remote(remote: &Remote, tls: Option<TlsConfig>) -> Result<Option<TlsConfig>> {
+        match (remote.is_ssl(), tls) {
+            (true, None) => Err(Error::Tls(format!(
+                "{remote} needs a private key, a certificate and a CA certificate"
+            ))),
+            (true, Some(tls)) => {
+                tls.client_config()?;
+                Ok(Some(tls))
+            }
+            (false, Some(_)) => Err(Error::Tls(format!(
+                "a private key, a certificate and a CA certificate are for ssl: remotes, not \
+                 {remote}"
+            ))),
+            (false, None) => Ok(None),
+        }
+    }
+
     /// Loads the files and builds a rustls client configuration.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>> {
         let read = |path: &PathBuf| {
@@ -390,5 +410,26 @@ mod tests {
             matches!(err, Error::Tls(ref m) if m.contains("/nonexistent/ca.pem")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_settings_must_fit_the_remote() {
+        let ssl = Remote::parse("ssl:127.0.0.1:6640").unwrap();
+        let unix = Remote::parse("unix:/run/db.sock").unwrap();
+        let missing = TlsConfig {
+            private_key: "/nonexistent/key.pem".into(),
+            certificate: "/nonexistent/cert.pem".into(),
+            ca_cert: "/nonexistent/ca.pem".into(),
+        };
+        assert_eq!(TlsConfig::for_remote(&unix, None).unwrap(), None);
+        let err = TlsConfig::for_remote(&ssl, None).unwrap_err();
+        assert!(
+            err.to_string().contains("ssl:127.0.0.1:6640 needs"),
+            "{err}"
+        );
+        let err = TlsConfig::for_remote(&ssl, Some(missing.clone())).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/"), "{err}");
+        let err = TlsConfig::for_remote(&unix, Some(missing)).unwrap_err();
+        assert!(err.to_string().contains("not unix:/run/db.sock"), "{err}");
     }
 }
