@@ -594,9 +594,16 @@ fn decode_ovs_flow_stats_reply() {
                 Instruction::GotoTable(6)
             ]
         );
+        // As `ovs-ofctl ofp-print` shows the same capture.
+        assert_eq!(
+            f.to_string().split_once(", table=").unwrap().1,
+            "0, n_packets=0, n_bytes=0, priority=100,reg3=0x7,in_port=3,\
+             dl_src=00:11:22:00:00:00/ff:ff:ff:00:00:00 \
+             actions=load:0x1f->NXM_NX_REG5[0..15],resubmit(,5),output:2"
+        );
         assert_eq!(
             g.to_string().split_once(", table=").unwrap().1,
-            "5, n_packets=0, n_bytes=0, idle_timeout=60, priority=10,dl_type=0x800,nw_dst=10.0.0.0/8 \
+            "5, n_packets=0, n_bytes=0, idle_timeout=60, priority=10,ip,nw_dst=10.0.0.0/8 \
              actions=dec_ttl,goto_table:6"
         );
     }

@@ -692,3 +692,89 @@ async fn nicira_actions_read_back_as_sent() {
         assert_eq!(installed.instructions, sent, "{:?}", ovs.dump_flows(&[]));
     }
 }
+
+/// What our crate shows for a flow read back from the switch reads exactly like
+/// `ovs-ofctl dump-flows`: flows installed with ovs-ofctl's own syntax, dumped by both, and
+/// compared match by match and action list by action list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_read_back_in_ovs_ofctl_syntax() {
+    use openflow::codec::action::format_instructions;
+    let flows = [
+        "priority=1 actions=drop",
+        "in_port=LOCAL actions=goto_table:1",
+        "in_port=5,dl_src=02:42:0a:14:00:02 actions=LOCAL,output:1",
+        "ip,in_port=1,dl_src=02:42:0a:14:00:02,nw_src=10.20.0.2 actions=set_field:0x1->reg0,goto_table:1",
+        "ip,nw_src=10.0.0.1,nw_dst=10.0.0.0/8,nw_tos=32,nw_ecn=1 actions=dec_ttl,resubmit(,3)",
+        "ip,nw_src=10.0.0.0/255.0.255.0 actions=resubmit:LOCAL,resubmit(1,3)",
+        "ip,nw_proto=47 actions=CONTROLLER:65535",
+        "ipv6,nw_proto=47 actions=set_queue:3,output:1",
+        "ipv6,ipv6_src=fd00::/ffff:0:ffff:: actions=drop",
+        "tcp,tp_src=80,tp_dst=0x50/0xfff0 actions=set_field:443->tcp_dst,output:2",
+        "udp,tp_src=0x0/0xff00 actions=set_field:53->udp_src,output:2",
+        "udp6,ipv6_src=fd00::/64,ipv6_dst=fd00::1,ipv6_label=0x12345,tp_dst=53 actions=set_field:fd00::9->ipv6_src,set_field:0x1->ipv6_label,output:2",
+        "sctp,tp_dst=80 actions=set_field:81->sctp_dst,output:2",
+        "icmp,icmp_type=8,icmp_code=0 actions=set_field:0->icmp_type,IN_PORT",
+        "icmp6,icmp_type=135,nd_target=fe80::/64 actions=drop",
+        "icmp6,in_port=1,dl_src=02:42:0a:14:00:02,ipv6_src=::,icmp_type=135,nd_sll=00:00:00:00:00:00 actions=set_field:0x1->reg0,goto_table:1",
+        "icmp6,in_port=1,icmp_type=136,nd_target=fd00::2,nd_tll=02:42:0a:14:00:02 actions=set_field:136->icmpv6_type,output:1",
+        "arp,arp_spa=10.0.0.1,arp_tpa=10.0.0.0/24,arp_op=1,arp_sha=02:00:00:00:00:01,arp_tha=02:00:00:00:00:00/ff:ff:ff:00:00:00 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:02:42:0a:14:00:02->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:02:42:0a:14:00:02->arp_sha,set_field:10.20.0.2->arp_spa,IN_PORT",
+        "reg0=0x1,reg3=0x5/0xff,tun_id=0x7,metadata=0x10/0xff,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=push_vlan:0x8100,set_field:4196->vlan_vid,output:2,LOCAL",
+        "reg0=0 actions=load:0->NXM_NX_REG1[0..7],load:0x5->NXM_NX_REG2[3..10],set_field:0->reg3,set_field:0x1->metadata,set_field:0x5->tun_id,move:NXM_NX_REG3[0..3]->NXM_NX_REG4[4..7]",
+        "dl_vlan=5,dl_vlan_pcp=3 actions=pop_vlan,output:1",
+        "vlan_tci=0x0000 actions=push_vlan:0x88a8,output:1",
+        "vlan_tci=0x1000/0x1000,dl_vlan_pcp=3 actions=set_field:5->vlan_pcp,output:1",
+        "dl_type=0x88cc actions=drop",
+        "ip actions=set_field:10.0.0.9->ip_src,set_field:8->ip_dscp,set_field:1->nw_ecn,dec_ttl,output:1",
+        "tcp6,ipv6_dst=fd00::/16 actions=clear_actions,write_actions(output:2),write_metadata:0x1/0xff,goto_table:2",
+    ];
+    let ovs = Ovs::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.txt");
+    let text: String = flows
+        .iter()
+        .enumerate()
+        .map(|(index, flow)| {
+            let (matches, actions) = flow.split_once(" actions=").unwrap();
+            let matches = if matches.starts_with("priority=") {
+                matches.to_string()
+            } else {
+                format!("priority=100,{matches}")
+            };
+            format!("cookie={:#x},{matches},actions={actions}\n", index + 1)
+        })
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    ovs.ofctl("OpenFlow13", "add-flows", &[file.to_str().unwrap()]);
+
+    let sw = connect(&ovs, &[Version::V1_3]).await;
+    let stats = sw.flow_stats(FlowFilter::all()).await.unwrap();
+    // Without our cookie: the bridge's default NORMAL flow.
+    let dumped: Vec<String> = ovs
+        .dump_flows(&["--no-stats"])
+        .into_iter()
+        .filter(|line| line.starts_with("cookie="))
+        .collect();
+    assert_eq!(dumped.len(), flows.len(), "{dumped:#?}");
+    let mut mismatches = Vec::new();
+    for line in &dumped {
+        // `cookie=0x3, priority=100,MATCH actions=ACTIONS` (no `table=`: all in table 0).
+        let (cookie, rest) = line
+            .strip_prefix("cookie=0x")
+            .and_then(|l| l.split_once(", "))
+            .unwrap_or_else(|| panic!("unexpected dump line {line}"));
+        let cookie = u64::from_str_radix(cookie, 16).unwrap();
+        let (head, ofctl_actions) = rest.split_once(" actions=").unwrap();
+        let ofctl_match = head.split_once(',').map_or("", |(_priority, m)| m);
+        let ours = stats.iter().find(|s| s.cookie == cookie).unwrap();
+        let (our_match, our_actions) = (
+            ours.flow_match.to_string(),
+            format_instructions(&ours.instructions),
+        );
+        if our_match != ofctl_match || our_actions != ofctl_actions {
+            mismatches.push(format!(
+                "ovs-ofctl: {ofctl_match} actions={ofctl_actions}\n     ours: {our_match} actions={our_actions}"
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
+}

@@ -1,9 +1,11 @@
 //! A deterministic sample switch (two Docker networks made by the driver, one foreign bridge,
 //! flows and counters) for snapshot tests, the README captures and the render benchmark.
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use openflow::PortStats;
+use openflow::codec::action::format_instructions;
+use openflow::{port, Action, Field, FieldRange, Instruction, MacAddr, Match, Oxm, PortStats};
 use ovsdb::vswitch::{Bridge, Interface, OpenVSwitch, Port, Vswitch};
 use ovsdb::Uuid;
 
@@ -230,79 +232,141 @@ fn cookie(kind: u64, id: &str) -> u64 {
     PREFIX | (kind << 48) | u64::from_str_radix(&id[..12], 16).unwrap_or(0)
 }
 
+/// A flow as the switch would report it: its text comes from the `openflow` crate's
+/// formatter, the same path real flow statistics take.
 fn flow(
     table: u8,
     priority: u16,
     cookie: u64,
-    matches: String,
-    actions: &str,
+    flow_match: Match,
+    instructions: &[Instruction],
     packets: u64,
     age: u32,
 ) -> FlowSample {
-    let mut f = FlowSample::new(table, priority, cookie, matches, actions.to_string());
+    let mut f = FlowSample::new(
+        table,
+        priority,
+        cookie,
+        flow_match.to_string(),
+        format_instructions(instructions),
+    );
     f.packets = packets;
     f.bytes = packets * 98;
     f.duration_sec = age;
     f
 }
 
-/// The driver's pipeline for a network, roughly as the driver installs it, with counters.
+fn apply(actions: Vec<Action>) -> Instruction {
+    Instruction::ApplyActions(actions)
+}
+
+fn mac(text: &str) -> MacAddr {
+    text.parse().expect("fixture MAC")
+}
+
+/// The driver's pipeline for a network (a subset of its flows, with its priorities), with
+/// counters.
 fn pipeline(network: &str, endpoints: &[Attachment], gateway: &str, scale: u64) -> Vec<FlowSample> {
     let net = cookie(1, network);
+    let drop: &[Instruction] = &[];
+    let mut flood: Vec<Action> = vec![Action::output(port::LOCAL)];
+    flood.extend(endpoints.iter().map(|e| Action::output(e.ofport as u32)));
     let mut flows = vec![
-        flow(0, 0, net, String::new(), "drop", 3 * scale, 3600),
+        flow(0, 1, net, Match::new(), drop, 3 * scale, 3600),
         flow(
             0,
-            100,
+            200,
             net,
-            "in_port=LOCAL".to_string(),
-            "goto_table:1",
+            Match::new().in_port(port::LOCAL),
+            &[Instruction::GotoTable(1)],
             40 * scale,
             3600,
         ),
-        flow(1, 0, net, String::new(), "goto_table:2", 250 * scale, 3600),
+        flow(
+            1,
+            1,
+            net,
+            Match::new(),
+            &[Instruction::GotoTable(2)],
+            250 * scale,
+            3600,
+        ),
         flow(
             2,
             50,
             net,
-            "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00".to_string(),
-            "output:LOCAL,output:1,output:2,output:3",
+            Match::new().eth_dst_masked(mac("01:00:00:00:00:00"), mac("01:00:00:00:00:00")),
+            &[apply(flood)],
             12 * scale,
             3600,
         ),
-        flow(2, 0, net, String::new(), "drop", 0, 3600),
+        flow(2, 1, net, Match::new(), drop, 0, 3600),
+    ];
+    let from_endpoint = [
+        apply(vec![Action::SetField(Oxm::int(Field::Reg(0), 1))]),
+        Instruction::GotoTable(1),
     ];
     for e in endpoints {
         let ep = cookie(2, &e.endpoint);
-        let ip = e.addresses.split('/').next().unwrap_or_default();
-        let port = e.ofport;
-        let mac = &e.mac;
+        let ip: Ipv4Addr = e
+            .addresses
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("fixture address");
+        let port = e.ofport as u32;
+        let mac = mac(&e.mac);
         let moving = if e.ofport == 1 { 17 } else { 1 };
         flows.push(flow(
             0,
-            200,
+            100,
             ep,
-            format!("in_port={port},dl_src={mac},dl_type=0x800,nw_src={ip}"),
-            "set_field:0x1->reg0,goto_table:1",
+            Match::new()
+                .in_port(port)
+                .eth_src(mac)
+                .eth_type(0x0800)
+                .ipv4_src(ip),
+            &from_endpoint,
             120 * scale * moving,
             1800,
         ));
         flows.push(flow(
             0,
-            200,
+            100,
             ep,
-            format!("in_port={port},dl_src={mac},dl_type=0x806,arp_spa={ip},arp_sha={mac}"),
-            "set_field:0x1->reg0,goto_table:1",
+            Match::new()
+                .in_port(port)
+                .eth_src(mac)
+                .eth_type(0x0806)
+                .arp_spa(ip)
+                .arp_sha(mac),
+            &from_endpoint,
             4 * scale,
             1800,
         ));
-        flows.push(flow(1, 100, ep, format!("dl_type=0x806,arp_op=1,arp_tpa={ip}"), &format!("move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:{mac}->eth_src,set_field:2->arp_op,IN_PORT"), 2 * scale, 1800));
+        flows.push(flow(
+            1,
+            100,
+            ep,
+            Match::new().eth_type(0x0806).arp_op(1).arp_tpa(ip),
+            &[apply(vec![
+                Action::RegMove {
+                    src: FieldRange::whole(Field::EthSrc),
+                    dst: FieldRange::whole(Field::EthDst),
+                },
+                Action::SetField(Oxm::mac(Field::EthSrc, mac)),
+                Action::SetField(Oxm::int(Field::ArpOp, 2)),
+                Action::output(port::IN_PORT),
+            ])],
+            2 * scale,
+            1800,
+        ));
         flows.push(flow(
             2,
             100,
             ep,
-            format!("dl_dst={mac}"),
-            &format!("output:{port}"),
+            Match::new().eth_dst(mac),
+            &[apply(vec![Action::output(port)])],
             110 * scale * moving,
             1800,
         ));
@@ -311,8 +375,8 @@ fn pipeline(network: &str, endpoints: &[Attachment], gateway: &str, scale: u64) 
         2,
         100,
         net,
-        format!("dl_dst={gateway}"),
-        "output:LOCAL",
+        Match::new().eth_dst(self::mac(gateway)),
+        &[apply(vec![Action::output(port::LOCAL)])],
         35 * scale,
         3600,
     ));
@@ -325,20 +389,21 @@ pub fn synthetic_flows(network: &str, count: usize, scale: u64) -> Vec<FlowSampl
     (0..count)
         .map(|i| {
             let (a, b) = ((i / 250) % 250, i % 250);
+            let destination = Ipv4Addr::new(10, (100 + i / 62_500) as u8, a as u8, b as u8);
+            let next_hop = MacAddr([0x02, 0x42, 0x0a, (i % 256) as u8, a as u8, b as u8]);
             flow(
                 2,
                 (1000 + i % 7) as u16,
                 net,
-                format!(
-                    "dl_type=0x800,nw_dst=10.{}.{a}.{b},nw_proto=6,tcp_dst={}",
-                    100 + i / 62_500,
-                    1024 + i % 4000
-                ),
-                &format!(
-                    "set_field:02:42:0a:{:02x}:{a:02x}:{b:02x}->eth_dst,output:{}",
-                    i % 256,
-                    1 + i % 3
-                ),
+                Match::new()
+                    .eth_type(0x0800)
+                    .ipv4_dst(destination)
+                    .ip_proto(6)
+                    .tcp_dst((1024 + i % 4000) as u16),
+                &[apply(vec![
+                    Action::SetField(Oxm::mac(Field::EthDst, next_hop)),
+                    Action::output(1 + (i % 3) as u32),
+                ])],
                 (i as u64 % 13) * scale,
                 (i % 5000) as u32 + 10,
             )
@@ -352,7 +417,15 @@ fn all_flows(extra: usize, scale: u64) -> Vec<(String, Vec<FlowSample>)> {
     let mut web = pipeline(WEB_NETWORK, &web_endpoints(), "aa:54:0a:14:00:01", scale);
     web.extend(synthetic_flows(WEB_NETWORK, extra, scale));
     let db = pipeline(DB_NETWORK, &db_endpoints(), "aa:54:0a:1e:00:01", scale);
-    let mut ext = vec![flow(0, 0, 0, String::new(), "NORMAL", 9 * scale, 7200)];
+    let mut ext = vec![flow(
+        0,
+        0,
+        0,
+        Match::new(),
+        &[apply(vec![Action::output(port::NORMAL)])],
+        9 * scale,
+        7200,
+    )];
     ext[0].bytes = 9 * scale * 60;
     vec![
         (web_bridge, web),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ovsctl_tui::app::KEYS;
+use ovsctl_tui::flows::FlowSample;
 use ovsctl_tui::{fixtures, output};
 use serde_json::Value;
 
@@ -190,10 +191,9 @@ fn show_json_fields_are_documented() {
     check_fields("show-json", &output::show_json(&state.inventory), "");
 }
 
-#[test]
-fn flows_json_fields_are_documented() {
-    let state = fixtures::state(0);
-    let bridges: Vec<_> = state
+/// The sample switch's flows per bridge, sorted as `flows` prints them.
+fn sample_flows(state: &ovsctl_tui::state::State) -> Vec<(String, Vec<FlowSample>)> {
+    state
         .flows
         .iter()
         .map(|(bridge, flows)| {
@@ -201,8 +201,65 @@ fn flows_json_fields_are_documented() {
             output::sorted(&mut samples);
             (bridge.clone(), samples)
         })
-        .collect();
-    let json = output::flows_json(&bridges, &state.inventory.owner_names());
+        .collect()
+}
+
+#[test]
+fn flows_json_fields_are_documented() {
+    let state = fixtures::state(0);
+    let json = output::flows_json(&sample_flows(&state), &state.inventory.owner_names());
     assert!(json.as_array().is_some_and(|a| !a.is_empty()));
     check_fields("flows-json", &json, "");
+}
+
+/// The lines of the code block in section `name`.
+fn code_block(readme: &str, name: &str) -> String {
+    let lines = section(readme, name);
+    let text = lines.join("\n");
+    let block = text
+        .split_once("```")
+        .and_then(|(_, rest)| rest.split_once('\n'))
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.rsplit_once("```"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("no code block in {name}"));
+    block.to_string()
+}
+
+#[test]
+fn flows_examples_are_what_the_sample_switch_prints() {
+    let readme = readme();
+    let state = fixtures::state(0);
+    let bridges = sample_flows(&state);
+    let owners = state.inventory.owner_names();
+    let db_bridge = format!("br-{}", &fixtures::DB_NETWORK[..12]);
+    let db: Vec<_> = bridges
+        .iter()
+        .filter(|(bridge, _)| *bridge == db_bridge)
+        .cloned()
+        .collect();
+    let text = format!(
+        "$ ovsctl-tui flows db\n{}",
+        output::flows_text(&db, &owners)
+    );
+    let documented = code_block(&readme, "flows-text");
+    assert_eq!(
+        documented.trim_end(),
+        text.trim_end(),
+        "the README's `flows db` example must be the sample switch's output"
+    );
+
+    let printed = output::flows_json(&bridges, &owners);
+    let printed = printed.as_array().unwrap();
+    let example: Value = serde_json::from_str(&code_block(&readme, "flows-json-example"))
+        .expect("the README's flows --json example is JSON");
+    let example = example.as_array().expect("an array");
+    assert!(!example.is_empty());
+    for flow in example {
+        assert!(
+            printed.contains(flow),
+            "the README's flows --json example has a flow the sample switch does not print: \
+             {flow:#}"
+        );
+    }
 }

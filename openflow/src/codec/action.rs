@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::ofctl_format::c_hex;
 use super::oxm::{Field, Oxm};
 use super::wire::{pad8, patch_u16, Reader};
 use super::{DecodeError, EncodeError};
@@ -419,7 +420,12 @@ impl fmt::Display for Action {
             Action::PopVlan => f.write_str("pop_vlan"),
             Action::DecNwTtl => f.write_str("dec_ttl"),
             Action::SetQueue(q) => write!(f, "set_queue:{q}"),
-            Action::SetField(oxm) => write!(f, "set_field:{}->{}", oxm.value_string(), oxm.field),
+            Action::SetField(oxm) => write!(
+                f,
+                "set_field:{}->{}",
+                oxm.set_field_value(),
+                oxm.field.set_field_name()
+            ),
             Action::Resubmit { port, table } => {
                 let port = port.map(port::name).unwrap_or_default();
                 match table {
@@ -428,7 +434,7 @@ impl fmt::Display for Action {
                     None => write!(f, "resubmit:{port}"),
                 }
             }
-            Action::RegLoad { dst, value } => write!(f, "load:{value:#x}->{dst}"),
+            Action::RegLoad { dst, value } => write!(f, "load:{}->{dst}", c_hex(*value)),
             Action::RegMove { src, dst } => write!(f, "move:{src}->{dst}"),
             Action::Experimenter { experimenter, data } => {
                 write!(f, "experimenter({experimenter:#x},{} bytes)", data.len())
@@ -578,10 +584,10 @@ impl fmt::Display for Instruction {
         match self {
             Instruction::GotoTable(t) => write!(f, "goto_table:{t}"),
             Instruction::WriteMetadata { metadata, mask } if *mask == u64::MAX => {
-                write!(f, "write_metadata:{metadata:#x}")
+                write!(f, "write_metadata:{}", c_hex(*metadata))
             }
             Instruction::WriteMetadata { metadata, mask } => {
-                write!(f, "write_metadata:{metadata:#x}/{mask:#x}")
+                write!(f, "write_metadata:{}/{}", c_hex(*metadata), c_hex(*mask))
             }
             Instruction::WriteActions(a) => write!(f, "write_actions({})", format_actions(a)),
             Instruction::ApplyActions(a) => f.write_str(&format_actions(a)),

@@ -8,6 +8,7 @@ pub mod action;
 pub mod error_msg;
 pub mod flow;
 pub mod multipart;
+mod ofctl_format;
 pub mod oxm;
 pub mod port;
 pub(crate) mod wire;

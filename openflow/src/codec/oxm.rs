@@ -163,41 +163,346 @@ enum Kind {
     Ipv6,
 }
 
-const BASIC_FIELDS: [(Field, u8, usize, Kind, &str); 34] = [
-    (Field::InPort, 0, 4, Kind::Int, "in_port"),
-    (Field::Metadata, 2, 8, Kind::Int, "metadata"),
-    (Field::EthDst, 3, 6, Kind::Mac, "dl_dst"),
-    (Field::EthSrc, 4, 6, Kind::Mac, "dl_src"),
-    (Field::EthType, 5, 2, Kind::Int, "dl_type"),
-    (Field::VlanVid, 6, 2, Kind::Int, "vlan_vid"),
-    (Field::VlanPcp, 7, 1, Kind::Int, "dl_vlan_pcp"),
-    (Field::IpDscp, 8, 1, Kind::Int, "ip_dscp"),
-    (Field::IpEcn, 9, 1, Kind::Int, "nw_ecn"),
-    (Field::IpProto, 10, 1, Kind::Int, "nw_proto"),
-    (Field::Ipv4Src, 11, 4, Kind::Ipv4, "nw_src"),
-    (Field::Ipv4Dst, 12, 4, Kind::Ipv4, "nw_dst"),
-    (Field::TcpSrc, 13, 2, Kind::Int, "tcp_src"),
-    (Field::TcpDst, 14, 2, Kind::Int, "tcp_dst"),
-    (Field::UdpSrc, 15, 2, Kind::Int, "udp_src"),
-    (Field::UdpDst, 16, 2, Kind::Int, "udp_dst"),
-    (Field::SctpSrc, 17, 2, Kind::Int, "sctp_src"),
-    (Field::SctpDst, 18, 2, Kind::Int, "sctp_dst"),
-    (Field::Icmpv4Type, 19, 1, Kind::Int, "icmp_type"),
-    (Field::Icmpv4Code, 20, 1, Kind::Int, "icmp_code"),
-    (Field::ArpOp, 21, 2, Kind::Int, "arp_op"),
-    (Field::ArpSpa, 22, 4, Kind::Ipv4, "arp_spa"),
-    (Field::ArpTpa, 23, 4, Kind::Ipv4, "arp_tpa"),
-    (Field::ArpSha, 24, 6, Kind::Mac, "arp_sha"),
-    (Field::ArpTha, 25, 6, Kind::Mac, "arp_tha"),
-    (Field::Ipv6Src, 26, 16, Kind::Ipv6, "ipv6_src"),
-    (Field::Ipv6Dst, 27, 16, Kind::Ipv6, "ipv6_dst"),
-    (Field::Ipv6Flabel, 28, 4, Kind::Int, "ipv6_label"),
-    (Field::Icmpv6Type, 29, 1, Kind::Int, "icmpv6_type"),
-    (Field::Icmpv6Code, 30, 1, Kind::Int, "icmpv6_code"),
-    (Field::Ipv6NdTarget, 31, 16, Kind::Ipv6, "nd_target"),
-    (Field::Ipv6NdSll, 32, 6, Kind::Mac, "nd_sll"),
-    (Field::Ipv6NdTll, 33, 6, Kind::Mac, "nd_tll"),
-    (Field::TunnelId, 38, 8, Kind::Int, "tun_id"),
+/// A basic field: OXM code, value width in bytes, how its value reads, and its names in
+/// ovs-ofctl syntax: in a match, as a `set_field` destination, and in `move`/`load`.
+struct BasicField {
+    field: Field,
+    code: u8,
+    width: usize,
+    kind: Kind,
+    match_name: &'static str,
+    set_field_name: &'static str,
+    nxm_name: &'static str,
+}
+
+const fn field(
+    field: Field,
+    code: u8,
+    width: usize,
+    kind: Kind,
+    match_name: &'static str,
+    set_field_name: &'static str,
+    nxm_name: &'static str,
+) -> BasicField {
+    BasicField {
+        field,
+        code,
+        width,
+        kind,
+        match_name,
+        set_field_name,
+        nxm_name,
+    }
+}
+
+/// The names are ovs-ofctl's (3.1), as `ovs-ofctl parse-flow` prints them back.
+const BASIC_FIELDS: [BasicField; 34] = [
+    field(
+        Field::InPort,
+        0,
+        4,
+        Kind::Int,
+        "in_port",
+        "in_port",
+        "OXM_OF_IN_PORT",
+    ),
+    field(
+        Field::Metadata,
+        2,
+        8,
+        Kind::Int,
+        "metadata",
+        "metadata",
+        "OXM_OF_METADATA",
+    ),
+    field(
+        Field::EthDst,
+        3,
+        6,
+        Kind::Mac,
+        "dl_dst",
+        "eth_dst",
+        "NXM_OF_ETH_DST",
+    ),
+    field(
+        Field::EthSrc,
+        4,
+        6,
+        Kind::Mac,
+        "dl_src",
+        "eth_src",
+        "NXM_OF_ETH_SRC",
+    ),
+    field(
+        Field::EthType,
+        5,
+        2,
+        Kind::Int,
+        "dl_type",
+        "eth_type",
+        "NXM_OF_ETH_TYPE",
+    ),
+    field(
+        Field::VlanVid,
+        6,
+        2,
+        Kind::Int,
+        "vlan_vid",
+        "vlan_vid",
+        "OXM_OF_VLAN_VID",
+    ),
+    field(
+        Field::VlanPcp,
+        7,
+        1,
+        Kind::Int,
+        "dl_vlan_pcp",
+        "vlan_pcp",
+        "OXM_OF_VLAN_PCP",
+    ),
+    field(
+        Field::IpDscp,
+        8,
+        1,
+        Kind::Int,
+        "ip_dscp",
+        "ip_dscp",
+        "OXM_OF_IP_DSCP",
+    ),
+    field(
+        Field::IpEcn,
+        9,
+        1,
+        Kind::Int,
+        "nw_ecn",
+        "nw_ecn",
+        "NXM_NX_IP_ECN",
+    ),
+    field(
+        Field::IpProto,
+        10,
+        1,
+        Kind::Int,
+        "nw_proto",
+        "nw_proto",
+        "NXM_OF_IP_PROTO",
+    ),
+    field(
+        Field::Ipv4Src,
+        11,
+        4,
+        Kind::Ipv4,
+        "nw_src",
+        "ip_src",
+        "NXM_OF_IP_SRC",
+    ),
+    field(
+        Field::Ipv4Dst,
+        12,
+        4,
+        Kind::Ipv4,
+        "nw_dst",
+        "ip_dst",
+        "NXM_OF_IP_DST",
+    ),
+    field(
+        Field::TcpSrc,
+        13,
+        2,
+        Kind::Int,
+        "tcp_src",
+        "tcp_src",
+        "NXM_OF_TCP_SRC",
+    ),
+    field(
+        Field::TcpDst,
+        14,
+        2,
+        Kind::Int,
+        "tcp_dst",
+        "tcp_dst",
+        "NXM_OF_TCP_DST",
+    ),
+    field(
+        Field::UdpSrc,
+        15,
+        2,
+        Kind::Int,
+        "udp_src",
+        "udp_src",
+        "NXM_OF_UDP_SRC",
+    ),
+    field(
+        Field::UdpDst,
+        16,
+        2,
+        Kind::Int,
+        "udp_dst",
+        "udp_dst",
+        "NXM_OF_UDP_DST",
+    ),
+    field(
+        Field::SctpSrc,
+        17,
+        2,
+        Kind::Int,
+        "sctp_src",
+        "sctp_src",
+        "OXM_OF_SCTP_SRC",
+    ),
+    field(
+        Field::SctpDst,
+        18,
+        2,
+        Kind::Int,
+        "sctp_dst",
+        "sctp_dst",
+        "OXM_OF_SCTP_DST",
+    ),
+    field(
+        Field::Icmpv4Type,
+        19,
+        1,
+        Kind::Int,
+        "icmp_type",
+        "icmp_type",
+        "NXM_OF_ICMP_TYPE",
+    ),
+    field(
+        Field::Icmpv4Code,
+        20,
+        1,
+        Kind::Int,
+        "icmp_code",
+        "icmp_code",
+        "NXM_OF_ICMP_CODE",
+    ),
+    field(
+        Field::ArpOp,
+        21,
+        2,
+        Kind::Int,
+        "arp_op",
+        "arp_op",
+        "NXM_OF_ARP_OP",
+    ),
+    field(
+        Field::ArpSpa,
+        22,
+        4,
+        Kind::Ipv4,
+        "arp_spa",
+        "arp_spa",
+        "NXM_OF_ARP_SPA",
+    ),
+    field(
+        Field::ArpTpa,
+        23,
+        4,
+        Kind::Ipv4,
+        "arp_tpa",
+        "arp_tpa",
+        "NXM_OF_ARP_TPA",
+    ),
+    field(
+        Field::ArpSha,
+        24,
+        6,
+        Kind::Mac,
+        "arp_sha",
+        "arp_sha",
+        "NXM_NX_ARP_SHA",
+    ),
+    field(
+        Field::ArpTha,
+        25,
+        6,
+        Kind::Mac,
+        "arp_tha",
+        "arp_tha",
+        "NXM_NX_ARP_THA",
+    ),
+    field(
+        Field::Ipv6Src,
+        26,
+        16,
+        Kind::Ipv6,
+        "ipv6_src",
+        "ipv6_src",
+        "NXM_NX_IPV6_SRC",
+    ),
+    field(
+        Field::Ipv6Dst,
+        27,
+        16,
+        Kind::Ipv6,
+        "ipv6_dst",
+        "ipv6_dst",
+        "NXM_NX_IPV6_DST",
+    ),
+    field(
+        Field::Ipv6Flabel,
+        28,
+        4,
+        Kind::Int,
+        "ipv6_label",
+        "ipv6_label",
+        "NXM_NX_IPV6_LABEL",
+    ),
+    field(
+        Field::Icmpv6Type,
+        29,
+        1,
+        Kind::Int,
+        "icmpv6_type",
+        "icmpv6_type",
+        "NXM_NX_ICMPV6_TYPE",
+    ),
+    field(
+        Field::Icmpv6Code,
+        30,
+        1,
+        Kind::Int,
+        "icmpv6_code",
+        "icmpv6_code",
+        "NXM_NX_ICMPV6_CODE",
+    ),
+    field(
+        Field::Ipv6NdTarget,
+        31,
+        16,
+        Kind::Ipv6,
+        "nd_target",
+        "nd_target",
+        "NXM_NX_ND_TARGET",
+    ),
+    field(
+        Field::Ipv6NdSll,
+        32,
+        6,
+        Kind::Mac,
+        "nd_sll",
+        "nd_sll",
+        "NXM_NX_ND_SLL",
+    ),
+    field(
+        Field::Ipv6NdTll,
+        33,
+        6,
+        Kind::Mac,
+        "nd_tll",
+        "nd_tll",
+        "NXM_NX_ND_TLL",
+    ),
+    field(
+        Field::TunnelId,
+        38,
+        8,
+        Kind::Int,
+        "tun_id",
+        "tun_id",
+        "NXM_NX_TUN_ID",
+    ),
 ];
 
 const REG_NAMES: [&str; 16] = [
@@ -208,13 +513,13 @@ const REG_NAMES: [&str; 16] = [
 impl Field {
     /// All modelled fields, for tests and tools.
     pub fn all() -> Vec<Field> {
-        let mut v: Vec<Field> = BASIC_FIELDS.iter().map(|e| e.0).collect();
+        let mut v: Vec<Field> = BASIC_FIELDS.iter().map(|e| e.field).collect();
         v.extend((0..16).map(Field::Reg));
         v
     }
 
-    fn basic_entry(self) -> Option<&'static (Field, u8, usize, Kind, &'static str)> {
-        BASIC_FIELDS.iter().find(|e| e.0 == self)
+    fn basic_entry(self) -> Option<&'static BasicField> {
+        BASIC_FIELDS.iter().find(|e| e.field == self)
     }
 
     /// OXM class and field number.
@@ -222,7 +527,10 @@ impl Field {
         match self {
             Field::Reg(n) => (OXM_CLASS_NXM1, n),
             Field::Other { class, field } => (class, field),
-            f => (OXM_CLASS_OPENFLOW_BASIC, f.basic_entry().map_or(0, |e| e.1)),
+            f => (
+                OXM_CLASS_OPENFLOW_BASIC,
+                f.basic_entry().map_or(0, |e| e.code),
+            ),
         }
     }
 
@@ -231,8 +539,8 @@ impl Field {
         match class {
             OXM_CLASS_OPENFLOW_BASIC => BASIC_FIELDS
                 .iter()
-                .find(|e| e.1 == code)
-                .map_or(Field::Other { class, field: code }, |e| e.0),
+                .find(|e| e.code == code)
+                .map_or(Field::Other { class, field: code }, |e| e.field),
             OXM_CLASS_NXM1 if code < 16 => Field::Reg(code),
             _ => NXM_ALIASES
                 .iter()
@@ -246,7 +554,7 @@ impl Field {
         match self {
             Field::Reg(_) => Some(4),
             Field::Other { .. } => None,
-            f => f.basic_entry().map(|e| e.2),
+            f => f.basic_entry().map(|e| e.width),
         }
     }
 
@@ -281,33 +589,35 @@ impl Field {
                 .get(usize::from(n))
                 .map_or_else(|| format!("reg{n}"), |s| s.to_string()),
             Field::Other { class, field } => format!("oxm(0x{class:04x},{field})"),
-            f => f.basic_entry().map_or("?", |e| e.4).to_string(),
+            f => f.basic_entry().map_or("?", |e| e.match_name).to_string(),
         }
     }
 
-    /// Name in NXM/OXM notation as ovs-ofctl shows in `load`/`move` (`NXM_NX_REG0`, `OXM_OF_IN_PORT`).
+    /// Name as ovs-ofctl shows a `set_field` destination (`eth_src`, `ip_dst`, `reg3`).
+    pub fn set_field_name(self) -> String {
+        match self {
+            Field::Reg(_) | Field::Other { .. } => self.name(),
+            f => f
+                .basic_entry()
+                .map_or("?", |e| e.set_field_name)
+                .to_string(),
+        }
+    }
+
+    /// Name in NXM/OXM notation as ovs-ofctl shows it in `load`/`move`: the Nicira name where
+    /// OVS has one (`NXM_OF_ETH_SRC`, `NXM_NX_REG0`), else the OXM one (`OXM_OF_IN_PORT`).
     pub fn nxm_name(self) -> String {
         match self {
             Field::Reg(n) => format!("NXM_NX_REG{n}"),
             Field::Other { class, field } => format!("OXM(0x{class:04x},{field})"),
-            f => {
-                let snake = format!("{f:?}");
-                let mut out = String::from("OXM_OF_");
-                for (i, c) in snake.chars().enumerate() {
-                    if c.is_ascii_uppercase() && i > 0 {
-                        out.push('_');
-                    }
-                    out.push(c.to_ascii_uppercase());
-                }
-                out
-            }
+            f => f.basic_entry().map_or("?", |e| e.nxm_name).to_string(),
         }
     }
 
     fn kind(self) -> Kind {
         match self {
             Field::Reg(_) | Field::Other { .. } => Kind::Int,
-            f => f.basic_entry().map_or(Kind::Int, |e| e.3),
+            f => f.basic_entry().map_or(Kind::Int, |e| e.kind),
         }
     }
 }
@@ -463,6 +773,29 @@ impl Oxm {
                 value: payload.to_vec(),
                 mask: None,
             }),
+        }
+    }
+
+    /// The value as ovs-ofctl writes it in `set_field:VALUE->FIELD`: ports by name, addresses
+    /// as addresses, metadata, tunnel ids, registers and flow labels in hex, the rest decimal.
+    pub fn set_field_value(&self) -> String {
+        let value = match self.field {
+            Field::InPort => super::action::port::name(self.value_u64() as u32),
+            Field::Metadata
+            | Field::TunnelId
+            | Field::Reg(_)
+            | Field::Ipv6Flabel
+            | Field::EthType
+            | Field::Other { .. } => super::ofctl_format::c_hex(self.value_u64()),
+            field if field.kind() != Kind::Int => format_value(field, &self.value),
+            _ => self.value_u64().to_string(),
+        };
+        match self.mask_u64() {
+            Some(mask) if self.field.kind() == Kind::Int => {
+                format!("{value}/{}", super::ofctl_format::c_hex(mask))
+            }
+            Some(_) => self.value_string(),
+            None => value,
         }
     }
 
@@ -888,14 +1221,9 @@ impl Match {
 }
 
 impl fmt::Display for Match {
+    /// ovs-ofctl's syntax, as `dump-flows` prints the match (empty for "everything").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, oxm) in self.fields.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{oxm}")?;
-        }
-        Ok(())
+        f.write_str(&super::ofctl_format::format_match(self))
     }
 }
 

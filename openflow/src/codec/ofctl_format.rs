@@ -1,0 +1,357 @@
+//! Matches in ovs-ofctl's text syntax, as `ovs-ofctl dump-flows` prints them: protocol
+//! shorthands (`ip`, `tcp6`, `arp`) instead of `dl_type`/`nw_proto`, the fields in OVS's order
+//! and with its names (`nw_tos`, `tp_dst`, `icmp_type` for both ICMP versions), VLAN matches as
+//! `dl_vlan`/`dl_vlan_pcp`/`vlan_tci`, reserved ports by name. Operators compare what our tools
+//! show with what `ovs-ofctl` shows, so the two must read the same; the integration tests hold
+//! this against ovs-ofctl itself.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::action::port;
+use super::oxm::{Field, MacAddr, Match, Oxm};
+
+const ETH_TYPE_IP: u16 = 0x0800;
+const ETH_TYPE_ARP: u16 = 0x0806;
+const ETH_TYPE_RARP: u16 = 0x8035;
+const ETH_TYPE_IPV6: u16 = 0x86dd;
+const VLAN_CFI: u16 = 0x1000;
+const VLAN_VID_MASK: u16 = 0x0fff;
+const VLAN_PCP_MASK: u16 = 0xe000;
+
+/// `value` the way C's `%#x` prints it: `0` for zero, else `0x…`.
+pub(crate) fn c_hex(value: u64) -> String {
+    if value == 0 {
+        "0".into()
+    } else {
+        format!("{value:#x}")
+    }
+}
+
+/// The match in ovs-ofctl syntax; empty for a match of everything. Fields ovs-ofctl would
+/// show elsewhere or not at all (unknown OXMs, a field outside its protocol) come last in
+/// generic `name=value` form, so nothing the switch reported is hidden.
+pub(crate) fn format_match(flow_match: &Match) -> String {
+    let mut text = MatchText {
+        flow_match,
+        shown: Vec::new(),
+        parts: Vec::new(),
+    };
+    text.format();
+    let MatchText {
+        shown, mut parts, ..
+    } = text;
+    parts.extend(
+        flow_match
+            .fields
+            .iter()
+            .filter(|oxm| !shown.contains(&oxm.field))
+            .map(ToString::to_string),
+    );
+    parts.join(",")
+}
+
+struct MatchText<'a> {
+    flow_match: &'a Match,
+    /// Fields already written.
+    shown: Vec<Field>,
+    parts: Vec<String>,
+}
+
+impl MatchText<'_> {
+    fn take(&mut self, field: Field) -> Option<&Oxm> {
+        let oxm = self.flow_match.get(field)?;
+        self.shown.push(field);
+        Some(oxm)
+    }
+
+    fn push(&mut self, name: &str, value: String) {
+        self.parts.push(format!("{name}={value}"));
+    }
+
+    fn format(&mut self) {
+        let eth_type = self
+            .flow_match
+            .get(Field::EthType)
+            .map(|o| o.value_u64() as u16);
+        let ip_proto = self
+            .flow_match
+            .get(Field::IpProto)
+            .map(|o| o.value_u64() as u8);
+        if let Some((shorthand, covers_proto)) = eth_type.and_then(|t| shorthand(t, ip_proto)) {
+            self.parts.push(shorthand.into());
+            self.shown.push(Field::EthType);
+            if covers_proto {
+                self.shown.push(Field::IpProto);
+            }
+        }
+        for index in 0..16 {
+            if let Some(oxm) = self.take(Field::Reg(index)) {
+                let value = hex_masked(oxm);
+                self.push(&format!("reg{index}"), value);
+            }
+        }
+        if let Some(oxm) = self.take(Field::TunnelId) {
+            let value = hex_masked(oxm);
+            self.push("tun_id", value);
+        }
+        if let Some(oxm) = self.take(Field::Metadata) {
+            let value = hex_masked(oxm);
+            self.push("metadata", value);
+        }
+        if let Some(oxm) = self.take(Field::InPort) {
+            let value = port::name(oxm.value_u64() as u32);
+            self.push("in_port", value);
+        }
+        self.format_vlan();
+        for (field, name) in [(Field::EthSrc, "dl_src"), (Field::EthDst, "dl_dst")] {
+            if let Some(oxm) = self.take(field) {
+                let value = mac_masked(oxm);
+                self.push(name, value);
+            }
+        }
+        if !self.shown.contains(&Field::EthType) {
+            if let Some(oxm) = self.take(Field::EthType) {
+                let value = format!("0x{:04x}", oxm.value_u64());
+                self.push("dl_type", value);
+            }
+        }
+        let is_arp = matches!(eth_type, Some(ETH_TYPE_ARP | ETH_TYPE_RARP));
+        let addresses: &[(Field, &str)] = match eth_type {
+            Some(ETH_TYPE_IPV6) => &[(Field::Ipv6Src, "ipv6_src"), (Field::Ipv6Dst, "ipv6_dst")],
+            _ if is_arp => &[(Field::ArpSpa, "arp_spa"), (Field::ArpTpa, "arp_tpa")],
+            _ => &[(Field::Ipv4Src, "nw_src"), (Field::Ipv4Dst, "nw_dst")],
+        };
+        for &(field, name) in addresses {
+            if let Some(oxm) = self.take(field) {
+                let value = address_masked(oxm);
+                self.push(name, value);
+            }
+        }
+        if eth_type == Some(ETH_TYPE_IPV6) {
+            if let Some(oxm) = self.take(Field::Ipv6Flabel) {
+                let value = label_masked(oxm);
+                self.push("ipv6_label", value);
+            }
+        }
+        if is_arp {
+            if let Some(oxm) = self.take(Field::ArpOp) {
+                let value = oxm.value_u64().to_string();
+                self.push("arp_op", value);
+            }
+            for (field, name) in [(Field::ArpSha, "arp_sha"), (Field::ArpTha, "arp_tha")] {
+                if let Some(oxm) = self.take(field) {
+                    let value = mac_masked(oxm);
+                    self.push(name, value);
+                }
+            }
+        } else if !self.shown.contains(&Field::IpProto) {
+            if let Some(oxm) = self.take(Field::IpProto) {
+                let value = oxm.value_u64().to_string();
+                self.push("nw_proto", value);
+            }
+        }
+        if let Some(oxm) = self.take(Field::IpDscp) {
+            let value = (oxm.value_u64() << 2).to_string();
+            self.push("nw_tos", value);
+        }
+        if let Some(oxm) = self.take(Field::IpEcn) {
+            let value = oxm.value_u64().to_string();
+            self.push("nw_ecn", value);
+        }
+        self.format_transport(eth_type, ip_proto);
+    }
+
+    /// OVS folds the OXM VLAN fields into one TCI match and prints that.
+    fn format_vlan(&mut self) {
+        let (mut tci, mut mask) = (0u16, 0u16);
+        if let Some(oxm) = self.take(Field::VlanVid) {
+            let field_mask = oxm.mask_u64().unwrap_or(0x1fff) as u16 & 0x1fff;
+            tci |= oxm.value_u64() as u16 & field_mask;
+            mask |= field_mask;
+        }
+        if let Some(oxm) = self.take(Field::VlanPcp) {
+            tci |= ((oxm.value_u64() as u16) << 13) & VLAN_PCP_MASK;
+            mask |= VLAN_PCP_MASK;
+        }
+        if mask == 0 {
+            return;
+        }
+        let (vid_mask, pcp_mask) = (mask & VLAN_VID_MASK, mask & VLAN_PCP_MASK);
+        if mask & VLAN_CFI != 0
+            && tci & VLAN_CFI != 0
+            && (vid_mask == 0 || vid_mask == VLAN_VID_MASK)
+            && (pcp_mask == 0 || pcp_mask == VLAN_PCP_MASK)
+            && (vid_mask != 0 || pcp_mask != 0)
+        {
+            if vid_mask != 0 {
+                self.push("dl_vlan", (tci & VLAN_VID_MASK).to_string());
+            }
+            if pcp_mask != 0 {
+                self.push("dl_vlan_pcp", (tci >> 13).to_string());
+            }
+        } else if mask == 0xffff {
+            self.push("vlan_tci", format!("0x{tci:04x}"));
+        } else {
+            self.push("vlan_tci", format!("0x{tci:04x}/0x{mask:04x}"));
+        }
+    }
+
+    fn format_transport(&mut self, eth_type: Option<u16>, ip_proto: Option<u8>) {
+        match (eth_type, ip_proto) {
+            (Some(ETH_TYPE_IP), Some(1)) => {
+                self.transport(&[
+                    (Field::Icmpv4Type, "icmp_type"),
+                    (Field::Icmpv4Code, "icmp_code"),
+                ]);
+            }
+            (Some(ETH_TYPE_IPV6), Some(58)) => {
+                self.transport(&[
+                    (Field::Icmpv6Type, "icmp_type"),
+                    (Field::Icmpv6Code, "icmp_code"),
+                ]);
+                if let Some(oxm) = self.take(Field::Ipv6NdTarget) {
+                    let value = address_masked(oxm);
+                    self.push("nd_target", value);
+                }
+                for (field, name) in [(Field::Ipv6NdSll, "nd_sll"), (Field::Ipv6NdTll, "nd_tll")] {
+                    if let Some(oxm) = self.take(field) {
+                        let value = mac_masked(oxm);
+                        self.push(name, value);
+                    }
+                }
+            }
+            (Some(ETH_TYPE_IP | ETH_TYPE_IPV6), Some(6)) => {
+                self.transport(&[(Field::TcpSrc, "tp_src"), (Field::TcpDst, "tp_dst")]);
+            }
+            (Some(ETH_TYPE_IP | ETH_TYPE_IPV6), Some(17)) => {
+                self.transport(&[(Field::UdpSrc, "tp_src"), (Field::UdpDst, "tp_dst")]);
+            }
+            (Some(ETH_TYPE_IP | ETH_TYPE_IPV6), Some(132)) => {
+                self.transport(&[(Field::SctpSrc, "tp_src"), (Field::SctpDst, "tp_dst")]);
+            }
+            _ => {}
+        }
+    }
+
+    /// 16-bit transport fields: decimal, or `0x…/0x…` when masked.
+    fn transport(&mut self, fields: &[(Field, &str)]) {
+        for &(field, name) in fields {
+            if let Some(oxm) = self.take(field) {
+                let value = match oxm.mask_u64() {
+                    Some(mask) if mask != 0xffff => {
+                        format!("{:#x}/{mask:#x}", oxm.value_u64())
+                    }
+                    _ => oxm.value_u64().to_string(),
+                };
+                self.push(name, value);
+            }
+        }
+    }
+}
+
+/// ovs-ofctl's name for a match on this ethertype (and IP protocol), and whether the name
+/// also says the protocol.
+fn shorthand(eth_type: u16, ip_proto: Option<u8>) -> Option<(&'static str, bool)> {
+    Some(match (eth_type, ip_proto) {
+        (ETH_TYPE_IP, Some(1)) => ("icmp", true),
+        (ETH_TYPE_IP, Some(2)) => ("igmp", true),
+        (ETH_TYPE_IP, Some(6)) => ("tcp", true),
+        (ETH_TYPE_IP, Some(17)) => ("udp", true),
+        (ETH_TYPE_IP, Some(132)) => ("sctp", true),
+        (ETH_TYPE_IP, _) => ("ip", false),
+        (ETH_TYPE_IPV6, Some(58)) => ("icmp6", true),
+        (ETH_TYPE_IPV6, Some(6)) => ("tcp6", true),
+        (ETH_TYPE_IPV6, Some(17)) => ("udp6", true),
+        (ETH_TYPE_IPV6, Some(132)) => ("sctp6", true),
+        (ETH_TYPE_IPV6, _) => ("ipv6", false),
+        (ETH_TYPE_ARP, _) => ("arp", false),
+        (ETH_TYPE_RARP, _) => ("rarp", false),
+        (0x8847, _) => ("mpls", false),
+        (0x8848, _) => ("mplsm", false),
+        _ => return None,
+    })
+}
+
+fn hex_masked(oxm: &Oxm) -> String {
+    let value = c_hex(oxm.value_u64());
+    let full = match oxm.field.width() {
+        Some(width) if width < 8 => (1u64 << (width * 8)) - 1,
+        _ => u64::MAX,
+    };
+    match oxm.mask_u64() {
+        Some(mask) if mask != full => format!("{value}/{}", c_hex(mask)),
+        _ => value,
+    }
+}
+
+fn label_masked(oxm: &Oxm) -> String {
+    let value = oxm.value_u64();
+    match oxm.mask_u64() {
+        Some(mask) if mask & 0xfffff != 0xfffff => format!("{value:#07x}/{mask:#07x}"),
+        _ => format!("{value:#07x}"),
+    }
+}
+
+fn mac_masked(oxm: &Oxm) -> String {
+    let mac = |bytes: &[u8]| MacAddr(bytes.try_into().unwrap_or_default()).to_string();
+    match &oxm.mask {
+        Some(mask) if mask.iter().any(|&b| b != 0xff) => {
+            format!("{}/{}", mac(&oxm.value), mac(mask))
+        }
+        _ => mac(&oxm.value),
+    }
+}
+
+/// An IPv4 or IPv6 address with its mask as a prefix length when it is one, else as an
+/// address; no suffix for a full mask.
+fn address_masked(oxm: &Oxm) -> String {
+    let address = |bytes: &[u8]| match bytes.len() {
+        4 => Ipv4Addr::from(<[u8; 4]>::try_from(bytes).unwrap_or_default()).to_string(),
+        16 => Ipv6Addr::from(<[u8; 16]>::try_from(bytes).unwrap_or_default()).to_string(),
+        _ => oxm.value_string(),
+    };
+    let Some(mask) = oxm.mask.as_deref().filter(|m| m.iter().any(|&b| b != 0xff)) else {
+        return address(&oxm.value);
+    };
+    let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
+    let is_prefix = mask
+        .iter()
+        .flat_map(|b| (0..8).rev().map(move |bit| b >> bit & 1 == 1))
+        .skip_while(|&bit| bit)
+        .all(|bit| !bit);
+    if is_prefix {
+        format!("{}/{ones}", address(&oxm.value))
+    } else {
+        format!("{}/{}", address(&oxm.value), address(mask))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_ovs_would_not_show_there_are_kept_at_the_end() {
+        // A TCP port without its prerequisites and an experimenter field: still shown.
+        let flow_match = Match::new().tcp_dst(80).in_port(port::LOCAL).with(Oxm {
+            field: Field::Other {
+                class: 0xffff,
+                field: 7,
+            },
+            value: vec![0, 0, 0x23, 0x20, 1],
+            mask: None,
+        });
+        assert_eq!(
+            flow_match.to_string(),
+            "in_port=LOCAL,tcp_dst=80,oxm(0xffff,7)=0x232001"
+        );
+    }
+
+    #[test]
+    fn c_hex_prints_zero_without_prefix() {
+        assert_eq!(
+            (c_hex(0), c_hex(255)),
+            ("0".to_string(), "0xff".to_string())
+        );
+    }
+}
