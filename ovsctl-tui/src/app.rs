@@ -977,7 +977,7 @@ impl Filterable for NetworkFields<'_> {
             || visit("datapath", &n.datapath_type)
             || n.subnets.iter().any(|s| visit("subnet", s))
             || n.gateways.iter().any(|g| visit("gateway", g))
-            || visit("owner", if n.managed { "driver" } else { "foreign" })
+            || visit("owner", n.owner())
     }
 }
 
@@ -1132,6 +1132,32 @@ mod tests {
         // Keys typed into the filter are not commands.
         press(&mut app, "/q");
         assert_eq!(app.endpoints.filter_text, "q");
+    }
+
+    #[test]
+    fn network_owner_filter_uses_the_owner_column() {
+        let network = |managed, driver_owned| Network {
+            bridge: "br0".into(),
+            managed,
+            driver_owned,
+            ..Default::default()
+        };
+        for (managed, owned, owner) in [
+            (true, true, "driver"),
+            (true, false, "attached"),
+            (false, false, "foreign"),
+        ] {
+            let n = network(managed, owned);
+            assert_eq!(n.owner(), owner);
+            for candidate in ["driver", "attached", "foreign"] {
+                let filter = Filter::parse(&format!("owner={candidate}"));
+                assert_eq!(
+                    filter.matches(&NetworkFields(&n)),
+                    candidate == owner,
+                    "owner={candidate} on a {owner} bridge"
+                );
+            }
+        }
     }
 
     #[test]

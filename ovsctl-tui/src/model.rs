@@ -131,6 +131,18 @@ impl Endpoint {
 }
 
 impl Network {
+    /// The OWNER column: `driver` (the driver made the bridge), `attached` (an existing bridge
+    /// the driver uses) or `foreign`.
+    pub fn owner(&self) -> &'static str {
+        if self.driver_owned {
+            "driver"
+        } else if self.managed {
+            "attached"
+        } else {
+            "foreign"
+        }
+    }
+
     /// The Docker network name, else the first 12 digits of its id, else `-`.
     pub fn label(&self) -> String {
         self.network_name

@@ -369,13 +369,7 @@ fn render_networks(frame: &mut Frame, app: &mut App, area: Rect) {
         .filter_map(|(pos, &i)| {
             let n = app.network_at(i)?;
             let (rx, tx, rx_bytes, tx_bytes) = state.bridge_rates(&n.bridge);
-            let owner = if n.driver_owned {
-                "driver"
-            } else if n.managed {
-                "attached"
-            } else {
-                "foreign"
-            };
+            let owner = n.owner();
             let cells = vec![
                 n.bridge.clone(),
                 if n.managed {
