@@ -393,16 +393,22 @@ impl Driver {
                 )))
             };
         }
+        // A conflict over a bridge the user named is a bad option value, said as such.
+        let named = if options.bridge.is_some() {
+            "invalid network option ovs.bridge: "
+        } else {
+            ""
+        };
         if let Some(other) = networks.iter().find(|n| n.bridge == bridge) {
             return Err(DriverError::Conflict(format!(
-                "bridge {bridge} already carries network {}",
+                "{named}bridge {bridge} already carries network {}",
                 other.network_id
             )));
         }
         let existing_bridge = self.switch.bridge(&bridge).await?;
         if existing_bridge.is_none() && self.switch.interface_exists(&bridge).await? {
             return Err(DriverError::Conflict(format!(
-                "ovs.bridge: {bridge} is already an interface on another bridge"
+                "{named}{bridge} is already an interface on another bridge"
             )));
         }
         if let Some(uplink) = &options.uplink {
