@@ -144,8 +144,20 @@ fn frames_per_view(app: &mut App, width: u16, height: u16, frames: usize) -> Vec
 }
 
 /// Synthetic benchmark: a switch with about `flows` flows on one bridge.
+/// The extra synthetic flows that bring the sample switch to at least `flows` flows, and the
+/// number of flows it then has (its own pipeline flows come on top of the synthetic ones).
+pub fn sample_size(flows: usize) -> (usize, usize) {
+    let base: usize = fixtures::state(0)
+        .flows
+        .values()
+        .map(|bridge| bridge.rows.len())
+        .sum();
+    let extra = flows.saturating_sub(base);
+    (extra, base + extra)
+}
+
 pub fn render(flows: usize, frames: usize, width: u16, height: u16) -> Vec<Timing> {
-    let extra = flows.saturating_sub(40);
+    let (extra, _) = sample_size(flows);
     let mut app = App::new(fixtures::state(extra));
     let mut timings = frames_per_view(&mut app, width, height, frames);
 
@@ -297,5 +309,17 @@ mod tests {
         assert_eq!(json["rss_mib"], 20.0);
         assert_eq!(json["views"].as_array().map(Vec::len), Some(3));
         assert_eq!(json["views"][2]["p99_ms"], 50.0);
+    }
+
+    #[test]
+    fn the_sample_has_at_least_the_flows_asked_for() {
+        let (extra, total) = sample_size(0);
+        assert_eq!(extra, 0);
+        assert!(total > 10, "{total}");
+        let (extra, exact) = sample_size(total + 100);
+        assert_eq!((extra, exact), (100, total + 100));
+        let state = fixtures::state(extra);
+        let counted: usize = state.flows.values().map(|b| b.rows.len()).sum();
+        assert_eq!(counted, exact);
     }
 }

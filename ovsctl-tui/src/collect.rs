@@ -33,6 +33,8 @@ pub struct Config {
     /// Certificates for an `ssl:` OVSDB remote.
     pub tls: Option<TlsConfig>,
     pub rundir: PathBuf,
+    /// The vswitchd control socket, when named instead of looked for in `rundir`.
+    pub unixctl: Option<PathBuf>,
     /// `None`: no Docker names.
     pub docker_host: Option<String>,
     pub refresh: Duration,
@@ -133,7 +135,7 @@ pub fn spawn(config: Config) -> (mpsc::Receiver<Update>, Control) {
         paused.clone(),
     ));
     tokio::spawn(run_unixctl(
-        Unixctl::new(&config.rundir),
+        Unixctl::new(&config.rundir).with_socket(config.unixctl.clone()),
         config.refresh,
         tx.clone(),
         bridges,

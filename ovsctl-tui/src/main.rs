@@ -38,6 +38,10 @@ struct Cli {
         global = true
     )]
     ovs_rundir: PathBuf,
+    /// ovs-vswitchd's control socket (like `ovs-appctl -t`), when it is not
+    /// <ovs-rundir>/ovs-vswitchd.<pid>.ctl or ovs-vswitchd.ctl (e.g. ovs-vswitchd --unixctl=PATH).
+    #[arg(long, env = "OVSCTL_TUI_UNIXCTL", global = true)]
+    unixctl: Option<PathBuf>,
     /// Docker Engine API (unix:// socket) for network and container names; `none` to do
     /// without.
     #[arg(
@@ -48,7 +52,7 @@ struct Cli {
     )]
     docker_host: String,
     /// Counter polling interval in milliseconds.
-    #[arg(long, env = "OVSCTL_TUI_REFRESH", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..), global = true)]
+    #[arg(long, env = "OVSCTL_TUI_REFRESH", default_value_t = 1000, value_parser = refresh_ms, global = true)]
     refresh: u64,
     /// Log file (the screen never gets logs); RUST_LOG sets the level.
     #[arg(long, env = "OVSCTL_TUI_LOG", global = true)]
@@ -70,18 +74,27 @@ struct Cli {
 enum Command {
     /// Networks with their endpoints (like `ovs-vsctl show`, Docker-aware).
     Show {
+        /// One JSON document (its fields are listed in the README) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Flows with counters, of one bridge or network (by bridge name, Docker network name or
     /// id), or of all.
     Flows {
+        /// A bridge name, a Docker network name, or a Docker network id or a unique prefix of
+        /// one (at least 4 characters); every bridge when omitted.
         target: Option<String>,
+        /// A JSON array of flows (its fields are listed in the README) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// `ofproto/trace BRIDGE FLOW` through the vswitchd control socket.
-    Trace { bridge: String, flow: String },
+    Trace {
+        /// The bridge to trace through.
+        bridge: String,
+        /// The packet, in ovs-ofctl flow syntax (e.g. `in_port=1,icmp,nw_src=10.20.0.2`).
+        flow: String,
+    },
     /// Frame times and memory: every view rendered to a test backend.
     Bench(BenchArgs),
 }
@@ -91,11 +104,13 @@ struct BenchArgs {
     /// Flows on the synthetic bridge (or at least on the live bridge).
     #[arg(long, default_value_t = 10_000)]
     flows: usize,
-    /// Frames per view.
-    #[arg(long, default_value_t = 300)]
+    /// Frames per view (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = at_least_one)]
     frames: usize,
+    /// Width of the test terminal, in columns.
     #[arg(long, default_value_t = 160)]
     width: u16,
+    /// Height of the test terminal, in rows.
     #[arg(long, default_value_t = 48)]
     height: u16,
     /// Measure against this real bridge (with --ovsdb/--ovs-rundir) instead of synthetic data.
@@ -110,6 +125,23 @@ struct BenchArgs {
     json: bool,
 }
 
+/// A count of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("a whole number, at least 1".into()),
+    }
+}
+
+/// A polling interval of at least 100 ms.
+fn refresh_ms(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(ms) if ms >= 100 => Ok(ms),
+        Ok(_) => Err("at least 100 (milliseconds)".into()),
+        Err(_) => Err("a whole number of milliseconds, at least 100".into()),
+    }
+}
+
 impl Cli {
     fn config(&self) -> Result<collect::Config> {
         let (ovsdb, tls) = self.ovsdb()?;
@@ -117,6 +149,7 @@ impl Cli {
             ovsdb,
             tls,
             rundir: self.ovs_rundir.clone(),
+            unixctl: self.unixctl.clone(),
             docker_host: self.docker_host(),
             refresh: Duration::from_millis(self.refresh),
         })
@@ -205,6 +238,7 @@ async fn main() -> Result<()> {
         Some(Command::Flows { target, json }) => flows(&cli, target.as_deref(), *json).await?,
         Some(Command::Trace { bridge, flow }) => {
             let result = Unixctl::new(&cli.ovs_rundir)
+                .with_socket(cli.unixctl.clone())
                 .trace(bridge, flow)
                 .await
                 .context("ofproto/trace")?;
@@ -323,11 +357,13 @@ async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
 async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
     let (rss_before, _) = bench::memory_kib();
     let mut lines = Vec::new();
+    let flows;
     let timings = match &args.live {
         None => {
+            flows = bench::sample_size(args.flows).1;
             lines.push(format!(
-                "synthetic: {} flows on one bridge, {} frames per view, {}x{}",
-                args.flows, args.frames, args.width, args.height
+                "synthetic: {flows} flows, {} frames per view, {}x{}",
+                args.frames, args.width, args.height
             ));
             let mut timings = bench::render(args.flows, args.frames, args.width, args.height);
             let small = bench::render(args.flows, args.frames / 3 + 1, 80, 24);
@@ -355,13 +391,14 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
                 report.wait_for_flows.as_secs_f64(),
                 report.samples_applied
             ));
+            flows = report.flows;
             report.timings
         }
     };
     let (rss, peak) = bench::memory_kib();
     let mib = |kib: u64| kib as f64 / 1024.0;
     if args.json {
-        let json = bench::summary_json(args.flows, &timings, mib(rss), mib(peak));
+        let json = bench::summary_json(flows, &timings, mib(rss), mib(peak));
         return emit(&format!("{json}\n"));
     }
     let mut text = String::new();

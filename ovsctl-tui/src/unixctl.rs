@@ -13,7 +13,8 @@ use tokio::net::UnixStream;
 /// Why a unixctl call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UnixctlError {
-    #[error("no ovs-vswitchd control socket in {0} (tried {1})")]
+    /// No candidate accepted a connection: where we looked (`in DIR`, `at PATH`) and what.
+    #[error("no ovs-vswitchd control socket {0} (tried {1})")]
     NoSocket(String, String),
     #[error("{path}: {source}")]
     Io {
@@ -118,6 +119,8 @@ pub async fn call_socket(
 #[derive(Debug, Clone)]
 pub struct Unixctl {
     pub rundir: PathBuf,
+    /// A socket given by name (`--unixctl`, like `ovs-appctl -t`): the only one tried.
+    pub socket: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -125,13 +128,23 @@ impl Unixctl {
     pub fn new(rundir: impl Into<PathBuf>) -> Unixctl {
         Unixctl {
             rundir: rundir.into(),
+            socket: None,
             timeout: Duration::from_secs(10),
         }
     }
 
+    /// Uses `socket` (when given) instead of looking in the run directory.
+    pub fn with_socket(mut self, socket: Option<PathBuf>) -> Unixctl {
+        self.socket = socket;
+        self
+    }
+
     /// Calls `method` on the first candidate socket that accepts a connection.
     pub async fn call(&self, method: &str, params: &[&str]) -> Result<String, UnixctlError> {
-        let candidates = socket_candidates(&self.rundir);
+        let candidates = match &self.socket {
+            Some(socket) => vec![socket.clone()],
+            None => socket_candidates(&self.rundir),
+        };
         let mut last = None;
         for path in &candidates {
             match call_socket(path, method, params, self.timeout).await {
@@ -146,19 +159,25 @@ impl Unixctl {
                 other => return other,
             }
         }
-        let tried = candidates
-            .iter()
-            .filter_map(|p| p.file_name().and_then(|n| n.to_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let (place, tried) = match &self.socket {
+            Some(socket) => (
+                format!("at {}", socket.display()),
+                socket.display().to_string(),
+            ),
+            None => (
+                format!("in {}", self.rundir.display()),
+                candidates
+                    .iter()
+                    .filter_map(|p| p.file_name().and_then(|n| n.to_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
         let tried = match last {
-            Some(error) => format!("{tried}: {error}"),
+            Some(error) => format!("{tried}: {error}; name the socket with --unixctl"),
             None => tried,
         };
-        Err(UnixctlError::NoSocket(
-            self.rundir.display().to_string(),
-            tried,
-        ))
+        Err(UnixctlError::NoSocket(place, tried))
     }
 
     /// `ofproto/trace BRIDGE FLOW`.
@@ -241,6 +260,29 @@ mod tests {
         assert!(matches!(error, UnixctlError::NoSocket(..)), "{error:?}");
         assert!(error.to_string().contains("ovs-vswitchd.1.ctl"), "{error}");
         let listener = UnixListener::bind(dir.path().join("ovs-vswitchd.ctl")).unwrap();
+        tokio::spawn(serve(listener, vswitchd));
+        let text = client.trace("br0", "arp").await.unwrap();
+        assert!(text.starts_with("Flow: arp"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_named_socket_is_the_only_one_tried() {
+        let dir = tempfile::tempdir().unwrap();
+        // Found by the run-directory search, but not the one asked for.
+        let listener = UnixListener::bind(dir.path().join("ovs-vswitchd.ctl")).unwrap();
+        tokio::spawn(serve(listener, vswitchd));
+        let named = dir.path().join("vs.ctl");
+        let client = Unixctl::new(dir.path()).with_socket(Some(named.clone()));
+        let error = client.fdb_show("br0").await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "no ovs-vswitchd control socket at {0} (tried {0}: No such file or directory \
+                 (os error 2); name the socket with --unixctl)",
+                named.display()
+            )
+        );
+        let listener = UnixListener::bind(&named).unwrap();
         tokio::spawn(serve(listener, vswitchd));
         let text = client.trace("br0", "arp").await.unwrap();
         assert!(text.starts_with("Flow: arp"), "{text}");
