@@ -251,6 +251,17 @@ async fn main() -> Result<()> {
 
 /// The OVSDB contents once, as a typed snapshot.
 async fn load_vswitch(remote: Remote, tls: Option<TlsConfig>) -> Result<Vswitch> {
+    // Like ovs-vsctl, a database socket that does not exist is an error at once, not after the
+    // client's reconnect timeout.
+    if let Remote::Unix(path) = &remote {
+        if !path.exists() {
+            bail!(
+                "cannot reach ovsdb-server at {remote}: {} does not exist (see --ovsdb and \
+                 --ovs-rundir)",
+                path.display()
+            );
+        }
+    }
     let options = ClientOptions {
         tls,
         ..ClientOptions::default()
@@ -301,6 +312,15 @@ async fn load_inventory(cli: &Cli) -> Result<Inventory> {
 
 async fn bridge_flows(cli: &Cli, bridge: &str) -> Result<Vec<FlowSample>> {
     let refresh = Duration::from_millis(cli.refresh);
+    let socket = cli.ovs_rundir.join(format!("{bridge}.mgmt"));
+    if !socket.exists() {
+        bail!(
+            "no {} for bridge {bridge}: not a bridge of the ovs-vswitchd whose run directory is \
+             {} (see --ovs-rundir)",
+            socket.display(),
+            cli.ovs_rundir.display()
+        );
+    }
     let switch = connect_bridge(&cli.ovs_rundir, bridge, refresh)
         .with_context(|| format!("OpenFlow connection to {bridge}"))?;
     switch

@@ -27,8 +27,19 @@ fn closed_stdout_ends_quietly() {
     assert!(stderr.is_empty(), "stderr: {stderr}");
 }
 
-/// Runs ovsctl-tui without Docker and with a log-free stderr; fails unless it exits quickly.
+/// [`fails_quickly`], without asking Docker first: for settings that are wrong by themselves.
 fn refused(args: &[&str]) -> String {
+    let stderr = fails_quickly(args);
+    assert!(
+        !stderr.contains("Docker"),
+        "{args:?} asked Docker before refusing: {stderr}"
+    );
+    stderr
+}
+
+/// Runs ovsctl-tui with an unreachable Docker and a log-free stderr; fails unless it exits
+/// with an error within 2 s. Returns stderr.
+fn fails_quickly(args: &[&str]) -> String {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_ovsctl-tui"))
         .args(args)
@@ -47,10 +58,6 @@ fn refused(args: &[&str]) -> String {
         started.elapsed() < Duration::from_secs(2),
         "{args:?} took {:?} to fail (it should not try to connect); stderr: {stderr}",
         started.elapsed()
-    );
-    assert!(
-        !stderr.contains("Docker"),
-        "{args:?} asked Docker before refusing: {stderr}"
     );
     stderr
 }
@@ -80,5 +87,20 @@ fn unusable_ovsdb_settings_are_refused_before_connecting() {
     assert!(
         not_ssl.contains("not unix:/nonexistent/db.sock"),
         "{not_ssl}"
+    );
+}
+
+#[test]
+fn a_bridge_without_a_management_socket_fails_at_once() {
+    let rundir = tempfile::tempdir().unwrap();
+    let rundir = rundir.path().to_str().unwrap();
+    let stderr = fails_quickly(&["flows", "br0", "--ovs-rundir", rundir]);
+    assert!(
+        stderr.contains(&format!("{rundir}/db.sock does not exist")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("no {rundir}/br0.mgmt for bridge br0")),
+        "{stderr}"
     );
 }
