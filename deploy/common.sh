@@ -7,14 +7,49 @@ DRIVER_BIN=/usr/local/bin/ovs-driver
 LIBEXEC_DIR=/usr/local/libexec/ovs-docker
 ENV_FILE=/etc/default/ovs-driver
 UNIT_DIR=/etc/systemd/system
-PLUGIN_NAME=ovs
 PLUGIN_DIR=/run/docker/plugins
-PLUGIN_SOCKET=$PLUGIN_DIR/$PLUGIN_NAME.sock
 SYSTEM_OVS_DIR=/var/run/openvswitch
 DRIVER_PIDFILE=$STATE_DIR/ovs-driver.pid
 DRIVER_LOG=$STATE_DIR/ovs-driver.log
 DOCKERD_PIDFILE=$STATE_DIR/dockerd.pid
 DOCKERD_LOG=$STATE_DIR/dockerd.log
+
+# The value of KEY in environment file FILE (its last line for KEY), or DEFAULT.
+env_file_setting() {
+    local file=$1 key=$2 default=$3
+    [[ -r $file ]] && sed -n "s/^$key=//p" "$file" | tail -n 1 | grep . || echo "$default"
+}
+
+# Prints environment file FILE with the settings given as KEY=VALUE: a key's line is replaced
+# where it stands, keys it lacks are appended, and every other line (an administrator's own
+# settings and comments) is kept as it is. With no FILE yet, HEADER comes first.
+env_file_with() {
+    local file=$1 header=$2 pair line key
+    shift 2
+    local -A wanted=() written=()
+    for pair; do wanted[${pair%%=*}]=$pair; done
+    if [[ -r $file ]]; then
+        while IFS= read -r line || [[ -n $line ]]; do
+            key=${line%%=*}
+            if [[ $line == *=* && -n ${wanted[$key]+set} ]]; then
+                [[ -n ${written[$key]+set} ]] || printf '%s\n' "${wanted[$key]}"
+                written[$key]=1
+            else
+                printf '%s\n' "$line"
+            fi
+        done <"$file"
+    else
+        printf '%s\n' "$header"
+    fi
+    for pair; do
+        key=${pair%%=*}
+        [[ -n ${written[$key]+set} ]] || printf '%s\n' "$pair"
+    done
+}
+
+# The plugin name, as installed (an administrator may have changed it in the environment file).
+PLUGIN_NAME=$(env_file_setting "$ENV_FILE" OVS_DRIVER_PLUGIN_NAME ovs)
+PLUGIN_SOCKET=$PLUGIN_DIR/$PLUGIN_NAME.sock
 
 say() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }

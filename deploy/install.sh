@@ -157,19 +157,18 @@ ovsdb=unix:$ovs_rundir/db.sock
 
 # --- 4. the driver -----------------------------------------------------------------------------
 
-# Keeps a setting the administrator changed in the environment file.
-existing_setting() {
-    [[ -r $ENV_FILE ]] && sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1 | grep . || echo "$2"
-}
-
-env_contents="# Settings for ovs-driver, written by deploy/install.sh (re-running it rewrites OVS_*
-# from what it finds; RUST_LOG and OVS_DRIVER_DATAPATH edits are kept). OVS in use: $ovs_mode.
-OVS_DRIVER_OVSDB=$ovsdb
-OVS_RUNDIR=$ovs_rundir
-OVS_DRIVER_PLUGIN_NAME=$PLUGIN_NAME
-OVS_DRIVER_PLUGIN_DIR=$PLUGIN_DIR
-OVS_DRIVER_DATAPATH=$(existing_setting OVS_DRIVER_DATAPATH auto)
-RUST_LOG=$(existing_setting RUST_LOG info)"
+# Where OVS is comes from what install.sh finds; the plugin name, datapath and log level an
+# administrator set are kept, and so is every other line of the file.
+env_contents=$(env_file_with "$ENV_FILE" \
+    "# Settings for ovs-driver, written by deploy/install.sh. Re-running it rewrites
+# OVS_DRIVER_OVSDB, OVS_RUNDIR and OVS_DRIVER_PLUGIN_DIR from what it finds; other lines
+# (OVS_DRIVER_PLUGIN_NAME, OVS_DRIVER_DATAPATH, RUST_LOG, OVS_DRIVER_SSL_*, ...) are kept." \
+    "OVS_DRIVER_OVSDB=$ovsdb" \
+    "OVS_RUNDIR=$ovs_rundir" \
+    "OVS_DRIVER_PLUGIN_NAME=$PLUGIN_NAME" \
+    "OVS_DRIVER_PLUGIN_DIR=$PLUGIN_DIR" \
+    "OVS_DRIVER_DATAPATH=$(env_file_setting "$ENV_FILE" OVS_DRIVER_DATAPATH auto)" \
+    "RUST_LOG=$(env_file_setting "$ENV_FILE" RUST_LOG info)")
 
 if [[ ! -r $ENV_FILE ]] || [[ $(<"$ENV_FILE") != "$env_contents" ]]; then
     say "writing $ENV_FILE"
