@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use crate::app::{App, Input, TraceField, View, KEYS};
 use crate::format;
-use crate::state::Conn;
+use crate::state::{Conn, Status};
 
 /// A table column: header, width, and how important it is when space is short (0 = always).
 #[derive(Debug, Clone, Copy)]
@@ -214,17 +214,27 @@ fn conn_span(name: &str, conn: &Conn) -> Vec<Span<'static>> {
     ]
 }
 
-fn render_status(frame: &mut Frame, app: &App, area: Rect) {
-    let status = &app.state.status;
-    let openflow = if status.openflow.is_empty() {
-        Conn::Connecting
+/// One state for all bridges' OpenFlow connections: down if one is, up if all are, `off` when
+/// OVSDB is up and lists no bridge (nothing to connect to), else connecting.
+fn openflow_summary(status: &Status) -> Conn {
+    if status.openflow.is_empty() {
+        if status.ovsdb.is_up() {
+            Conn::Off
+        } else {
+            Conn::Connecting
+        }
     } else if let Some((_, reason)) = status.openflow_down().first() {
         Conn::Down(reason.to_string())
     } else if status.openflow.values().all(Conn::is_up) {
         Conn::Up
     } else {
         Conn::Connecting
-    };
+    }
+}
+
+fn render_status(frame: &mut Frame, app: &App, area: Rect) {
+    let status = &app.state.status;
+    let openflow = openflow_summary(status);
     let mut spans = vec![Span::raw(" ")];
     spans.extend(conn_span("ovsdb", &status.ovsdb));
     spans.push(Span::raw(" │ "));
@@ -874,6 +884,26 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use crate::state::Update;
+
+    #[test]
+    fn openflow_is_off_when_ovsdb_lists_no_bridge() {
+        let mut status = Status::default();
+        assert_eq!(
+            openflow_summary(&status),
+            Conn::Connecting,
+            "no snapshot yet"
+        );
+        status.ovsdb = Conn::Up;
+        assert_eq!(openflow_summary(&status), Conn::Off);
+        status.openflow.insert("br0".into(), Conn::Connecting);
+        assert_eq!(openflow_summary(&status), Conn::Connecting);
+        status.openflow.insert("br0".into(), Conn::Up);
+        assert_eq!(openflow_summary(&status), Conn::Up);
+        status
+            .openflow
+            .insert("br1".into(), Conn::Down("refused".into()));
+        assert_eq!(openflow_summary(&status), Conn::Down("refused".into()));
+    }
 
     fn status_line(width: u16, error: &str) -> String {
         let mut app = App::new(fixtures::state(0));
