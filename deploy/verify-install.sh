@@ -11,7 +11,8 @@
 #   VERIFY_SYSTEM_OVS=1 deploy/verify-install.sh      first start a stand-in system OVS in
 #                                                     /var/run/openvswitch: install.sh must use it
 #
-# Checks: the plugin socket appears, busybox:latest runs, a second install.sh run restarts nothing,
+# Checks: the plugin socket appears, busybox:latest runs, a second install.sh run restarts nothing
+# and keeps lines an administrator added to /etc/default/ovs-driver,
 # a third with a changed binary restarts just the driver,
 # an ovs network carries traffic between two containers (skipped with VERIFY_DATAPLANE=0), and
 # uninstall.sh stops everything and removes the socket.
@@ -155,8 +156,12 @@ grep -q "^OVS_RUNDIR=$ovs_dir$" /etc/default/ovs-driver || fail "OVS_RUNDIR is n
 driver_pid=$(cat /var/lib/ovs-docker/ovs-driver.pid)
 dockerd_pid=$(cat /var/lib/ovs-docker/dockerd.pid)
 vswitchd_pid=$(cat "$ovs_dir/ovs-vswitchd.pid")
-log "second install.sh run must change nothing"
+log "second install.sh run must change nothing, and keep an administrator's lines"
+printf '# added by the administrator\nOVS_DRIVER_ADMIN_NOTE=kept\n' >>/etc/default/ovs-driver
 "$DEPLOY/install.sh" 2>&1 | tee "$work/install2.log" || fail "second install.sh failed"
+grep -q "^# added by the administrator$" /etc/default/ovs-driver &&
+    grep -q "^OVS_DRIVER_ADMIN_NOTE=kept$" /etc/default/ovs-driver ||
+    fail "the second install.sh run dropped the administrator's lines"
 [[ $(cat /var/lib/ovs-docker/ovs-driver.pid) == "$driver_pid" ]] || fail "driver was restarted"
 [[ $(cat /var/lib/ovs-docker/dockerd.pid) == "$dockerd_pid" ]] || fail "dockerd was restarted"
 [[ $(cat "$ovs_dir/ovs-vswitchd.pid") == "$vswitchd_pid" ]] ||
