@@ -44,3 +44,14 @@ cargo build --workspace --locked
 step cargo test
 # --no-fail-fast: a failing test binary must not hide the results of the others.
 cargo test --workspace --locked --no-fail-fast "$@"
+
+# The README's set-up command itself: install.sh (twice, then with an upgraded binary), a ping
+# between two containers on an ovs network and uninstall.sh, in namespaces of their own with
+# scratch copies of /run, /etc/default and the install paths. Skipped when only some tests
+# were asked for.
+if [[ $# -eq 0 ]]; then
+    step deploy/verify-install.sh
+    target_dir=${CARGO_TARGET_DIR:-target}
+    [[ ${target_dir} == /* ]] || target_dir=$(pwd)/${target_dir}
+    OVS_DRIVER_BINARY="${target_dir}/debug/ovs-driver" deploy/verify-install.sh
+fi
