@@ -32,6 +32,8 @@ pub mod port {
             CONTROLLER => "CONTROLLER".into(),
             LOCAL => "LOCAL".into(),
             ANY => "ANY".into(),
+            // OVS shows the rest of the reserved range in OpenFlow 1.0 numbering.
+            n if n >= 0xffff_ff00 => (n - 0xffff_0000).to_string(),
             n => n.to_string(),
         }
     }
@@ -45,7 +47,7 @@ pub const CONTROLLER_MAX_LEN_NO_BUFFER: u16 = 0xffff;
 pub const NX_VENDOR_ID: u32 = 0x0000_2320;
 
 /// NXM header of the 16-bit `NXM_OF_IN_PORT` field.
-const NXM_OF_IN_PORT: u32 = 0x0000_0002;
+const NXM_OF_IN_PORT_HEADER: u32 = 0x0000_0002;
 
 const NXAST_RESUBMIT: u16 = 1;
 const NXAST_REG_MOVE: u16 = 6;
@@ -102,16 +104,12 @@ impl fmt::Display for FieldRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.offset == 0 && self.n_bits == self.field.bits() {
             write!(f, "{}[]", self.field.nxm_name())
-        } else if self.n_bits == 1 {
+        } else if self.n_bits <= 1 {
             write!(f, "{}[{}]", self.field.nxm_name(), self.offset)
         } else {
-            write!(
-                f,
-                "{}[{}..{}]",
-                self.field.nxm_name(),
-                self.offset,
-                self.offset + self.n_bits - 1
-            )
+            // In u32: a range decoded from the wire may run past 16 bits.
+            let last = u32::from(self.offset) + u32::from(self.n_bits) - 1;
+            write!(f, "{}[{}..{last}]", self.field.nxm_name(), self.offset)
         }
     }
 }
@@ -243,7 +241,7 @@ impl Action {
                 // OpenFlow forbids set_field on OXM_OF_IN_PORT; OVS uses NXM_OF_IN_PORT.
                 put16(out, 25);
                 put16(out, 0);
-                put32(out, NXM_OF_IN_PORT);
+                put32(out, NXM_OF_IN_PORT_HEADER);
                 put16(out, port_to_ofp10(oxm.value_u64() as u32));
             }
             Action::SetField(oxm) => {

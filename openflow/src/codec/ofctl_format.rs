@@ -254,7 +254,6 @@ impl MatchText<'_> {
 fn shorthand(eth_type: u16, ip_proto: Option<u8>) -> Option<(&'static str, bool)> {
     Some(match (eth_type, ip_proto) {
         (ETH_TYPE_IP, Some(1)) => ("icmp", true),
-        (ETH_TYPE_IP, Some(2)) => ("igmp", true),
         (ETH_TYPE_IP, Some(6)) => ("tcp", true),
         (ETH_TYPE_IP, Some(17)) => ("udp", true),
         (ETH_TYPE_IP, Some(132)) => ("sctp", true),
@@ -302,12 +301,26 @@ fn mac_masked(oxm: &Oxm) -> String {
     }
 }
 
+/// An IPv6 address as glibc's `inet_ntop` (and so ovs-ofctl) writes it: like Rust's, except
+/// that an IPv4-compatible address (`::a.b.c.d`) ends in dotted decimal.
+pub(crate) fn ipv6_text(address: Ipv6Addr) -> String {
+    let words = address.segments();
+    if words[..6].iter().all(|&w| w == 0) && words[6] != 0 {
+        let [.., a, b, c, d] = address.octets();
+        format!("::{a}.{b}.{c}.{d}")
+    } else {
+        address.to_string()
+    }
+}
+
 /// An IPv4 or IPv6 address with its mask as a prefix length when it is one, else as an
 /// address; no suffix for a full mask.
 fn address_masked(oxm: &Oxm) -> String {
     let address = |bytes: &[u8]| match bytes.len() {
         4 => Ipv4Addr::from(<[u8; 4]>::try_from(bytes).unwrap_or_default()).to_string(),
-        16 => Ipv6Addr::from(<[u8; 16]>::try_from(bytes).unwrap_or_default()).to_string(),
+        16 => ipv6_text(Ipv6Addr::from(
+            <[u8; 16]>::try_from(bytes).unwrap_or_default(),
+        )),
         _ => oxm.value_string(),
     };
     let Some(mask) = oxm.mask.as_deref().filter(|m| m.iter().any(|&b| b != 0xff)) else {
@@ -353,5 +366,52 @@ mod tests {
             (c_hex(0), c_hex(255)),
             ("0".to_string(), "0xff".to_string())
         );
+    }
+
+    #[test]
+    fn a_masked_experimenter_field_survives_the_wire() {
+        use crate::codec::wire::Reader;
+        // ONF's tcp_flags (experimenter 0x4f4e4600), flags 0x002 under mask 0x002.
+        let tcp_flags = Oxm {
+            field: Field::Other {
+                class: 0xffff,
+                field: 42,
+            },
+            value: vec![0x4f, 0x4e, 0x46, 0x00, 0x00, 0x02],
+            mask: Some(vec![0x00, 0x02]),
+        };
+        let mut bytes = Vec::new();
+        tcp_flags.encode(&mut bytes).unwrap();
+        assert_eq!(Oxm::decode(&mut Reader::new(&bytes)).unwrap(), tcp_flags);
+    }
+
+    #[test]
+    fn bit_ranges_from_the_wire_print_without_overflow() {
+        use crate::codec::action::FieldRange;
+        let far = FieldRange {
+            field: Field::Reg(0),
+            offset: 0xfff0,
+            n_bits: 32,
+        };
+        assert_eq!(far.to_string(), "NXM_NX_REG0[65520..65551]");
+        let empty = FieldRange {
+            field: Field::Reg(0),
+            offset: 0,
+            n_bits: 0,
+        };
+        assert_eq!(empty.to_string(), "NXM_NX_REG0[0]");
+    }
+
+    #[test]
+    fn ipv4_compatible_ipv6_addresses_end_in_dotted_decimal() {
+        for (address, text) in [
+            ("::10.0.0.1", "::10.0.0.1"),
+            ("::1", "::1"),
+            ("::", "::"),
+            ("::ffff:10.0.0.1", "::ffff:10.0.0.1"),
+            ("fd00::a00:1", "fd00::a00:1"),
+        ] {
+            assert_eq!(ipv6_text(address.parse().unwrap()), text);
+        }
     }
 }

@@ -22,7 +22,8 @@ pub const OXM_CLASS_NXM1: u16 = 0x0001;
 /// Nicira headers (class, field number) that name a basic field with the same width. OVS
 /// uses them in `move`/`load` actions it sends back (`move:NXM_OF_ETH_SRC[]->...`), so they
 /// must decode to the same [`Field`] a flow was installed with. `NXM_OF_IN_PORT` (16 bits) and
-/// `NXM_OF_IP_TOS` (DSCP shifted) differ from their OXM counterparts and stay `Other`.
+/// `NXM_OF_IP_TOS` (DSCP shifted) differ from their OXM counterparts and stay `Other` (with
+/// their names, see [`NXM_OF_IN_PORT`] and [`NXM_OF_IP_TOS`]).
 const NXM_ALIASES: &[(u16, u8, Field)] = &[
     (OXM_CLASS_NXM0, 1, Field::EthDst),
     (OXM_CLASS_NXM0, 2, Field::EthSrc),
@@ -49,7 +50,20 @@ const NXM_ALIASES: &[(u16, u8, Field)] = &[
     (OXM_CLASS_NXM1, 23, Field::Ipv6NdTarget),
     (OXM_CLASS_NXM1, 24, Field::Ipv6NdSll),
     (OXM_CLASS_NXM1, 25, Field::Ipv6NdTll),
+    (OXM_CLASS_NXM1, 27, Field::Ipv6Flabel),
+    (OXM_CLASS_NXM1, 28, Field::IpEcn),
 ];
+
+/// The 16-bit OpenFlow 1.0 input port, as OVS names it in `load`/`move`.
+pub const NXM_OF_IN_PORT: Field = Field::Other {
+    class: OXM_CLASS_NXM0,
+    field: 0,
+};
+/// The IP TOS byte (DSCP in its upper six bits), as OVS names it in `load`/`move`.
+pub const NXM_OF_IP_TOS: Field = Field::Other {
+    class: OXM_CLASS_NXM0,
+    field: 5,
+};
 /// OXM class of experimenter fields (followed by a 32-bit experimenter id).
 pub const OXM_CLASS_EXPERIMENTER: u16 = 0xffff;
 
@@ -561,8 +575,11 @@ impl Field {
     /// Width of the value in bits, as used by `load`/`move` (0 for unknown fields).
     pub fn bits(self) -> u16 {
         match self {
-            Field::VlanVid => 13,
+            // OVS's vlan_vid: the 12-bit id, without OFPVID_PRESENT.
+            Field::VlanVid => 12,
             Field::VlanPcp => 3,
+            f if f == NXM_OF_IN_PORT => 16,
+            f if f == NXM_OF_IP_TOS => 8,
             Field::IpDscp => 6,
             Field::IpEcn => 2,
             Field::Ipv6Flabel => 20,
@@ -609,6 +626,8 @@ impl Field {
     pub fn nxm_name(self) -> String {
         match self {
             Field::Reg(n) => format!("NXM_NX_REG{n}"),
+            f if f == NXM_OF_IN_PORT => "NXM_OF_IN_PORT".into(),
+            f if f == NXM_OF_IP_TOS => "NXM_OF_IP_TOS".into(),
             Field::Other { class, field } => format!("OXM(0x{class:04x},{field})"),
             f => f.basic_entry().map_or("?", |e| e.nxm_name).to_string(),
         }
@@ -767,6 +786,16 @@ impl Oxm {
                 value: payload[..len / 2].to_vec(),
                 mask: Some(payload[len / 2..].to_vec()),
             }),
+            // An experimenter field's mask covers its value, not the experimenter id before it
+            // (OVS sends e.g. `tcp_flags` this way).
+            None if has_mask && len >= 4 && (len - 4) % 2 == 0 => {
+                let split = 4 + (len - 4) / 2;
+                Ok(Oxm {
+                    field,
+                    value: payload[..split].to_vec(),
+                    mask: Some(payload[split..].to_vec()),
+                })
+            }
             None if has_mask => Err(DecodeError::Malformed("masked experimenter OXM")),
             None => Ok(Oxm {
                 field,
@@ -843,9 +872,9 @@ fn format_value(field: Field, b: &[u8]) -> String {
     match field.kind() {
         Kind::Mac if b.len() == 6 => MacAddr(b.try_into().unwrap_or_default()).to_string(),
         Kind::Ipv4 if b.len() == 4 => Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
-        Kind::Ipv6 if b.len() == 16 => {
-            Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string()
-        }
+        Kind::Ipv6 if b.len() == 16 => super::ofctl_format::ipv6_text(Ipv6Addr::from(
+            <[u8; 16]>::try_from(b).unwrap_or_default(),
+        )),
         _ if b.len() > 8 => b.iter().map(|x| format!("{x:02x}")).collect(),
         _ => {
             let v = bytes_to_u64(b);
