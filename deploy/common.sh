@@ -14,10 +14,15 @@ DRIVER_LOG=$STATE_DIR/ovs-driver.log
 DOCKERD_PIDFILE=$STATE_DIR/dockerd.pid
 DOCKERD_LOG=$STATE_DIR/dockerd.log
 
-# The value of KEY in environment file FILE (its last line for KEY), or DEFAULT.
+# The value of KEY in environment file FILE (its last line for KEY, without the quotes systemd
+# and the shell would remove), or DEFAULT when it has none.
 env_file_setting() {
-    local file=$1 key=$2 default=$3
-    [[ -r $file ]] && sed -n "s/^$key=//p" "$file" | tail -n 1 | grep . || echo "$default"
+    local file=$1 key=$2 default=$3 value=
+    [[ -r $file ]] && value=$(sed -n "s/^$key=//p" "$file" | tail -n 1)
+    if [[ $value == \"*\" || $value == \'*\' ]] && [[ ${#value} -ge 2 ]]; then
+        value=${value:1:${#value}-2}
+    fi
+    if [[ -n $value ]]; then echo "$value"; else echo "$default"; fi
 }
 
 # Prints environment file FILE with the settings given as KEY=VALUE: a key's line is replaced
@@ -31,7 +36,7 @@ env_file_with() {
     if [[ -r $file ]]; then
         while IFS= read -r line || [[ -n $line ]]; do
             key=${line%%=*}
-            if [[ $line == *=* && -n ${wanted[$key]+set} ]]; then
+            if [[ $line == *=* && $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ && -n ${wanted[$key]+set} ]]; then
                 [[ -n ${written[$key]+set} ]] || printf '%s\n' "${wanted[$key]}"
                 written[$key]=1
             else

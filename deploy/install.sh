@@ -154,15 +154,23 @@ else
     ovs_rundir=$EMBEDDED_OVS_DIR
 fi
 ovsdb=unix:$ovs_rundir/db.sock
+# An administrator who pointed the driver at a database over tcp: or ssl: keeps it.
+configured_ovsdb=$(env_file_setting "$ENV_FILE" OVS_DRIVER_OVSDB "")
+if [[ $configured_ovsdb == tcp:* || $configured_ovsdb == ssl:* ]]; then
+    ovsdb=$configured_ovsdb
+    note "keeping OVS_DRIVER_OVSDB=$ovsdb from $ENV_FILE"
+fi
 
 # --- 4. the driver -----------------------------------------------------------------------------
 
-# Where OVS is comes from what install.sh finds; the plugin name, datapath and log level an
-# administrator set are kept, and so is every other line of the file.
+# Where OVS is comes from what install.sh finds (a tcp: or ssl: database an administrator set
+# is kept); the plugin name, datapath and log level an administrator set are kept, and so is
+# every other line of the file.
 env_contents=$(env_file_with "$ENV_FILE" \
     "# Settings for ovs-driver, written by deploy/install.sh. Re-running it rewrites
-# OVS_DRIVER_OVSDB, OVS_RUNDIR and OVS_DRIVER_PLUGIN_DIR from what it finds; other lines
-# (OVS_DRIVER_PLUGIN_NAME, OVS_DRIVER_DATAPATH, RUST_LOG, OVS_DRIVER_SSL_*, ...) are kept." \
+# OVS_DRIVER_OVSDB (unless it is tcp: or ssl:), OVS_RUNDIR and OVS_DRIVER_PLUGIN_DIR from what
+# it finds; other lines (OVS_DRIVER_PLUGIN_NAME, OVS_DRIVER_DATAPATH, RUST_LOG,
+# OVS_DRIVER_SSL_*, ...) are kept." \
     "OVS_DRIVER_OVSDB=$ovsdb" \
     "OVS_RUNDIR=$ovs_rundir" \
     "OVS_DRIVER_PLUGIN_NAME=$PLUGIN_NAME" \

@@ -171,7 +171,12 @@ async fn main() -> anyhow::Result<()> {
         cli.ssl_certificate.as_deref(),
         cli.ssl_ca_cert.as_deref(),
     )
-    .and_then(|tls| ovsdb::remote::TlsConfig::for_remote(&remote, tls))
+    .and_then(|tls| {
+        if tls.is_some() && !remote.is_ssl() {
+            tracing::warn!(%remote, "TLS files given for a remote that is not ssl:; ignored");
+        }
+        ovsdb::remote::TlsConfig::for_remote(&remote, tls)
+    })
     .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
     let options = ovsdb::client::ClientOptions {
         request_timeout: Duration::from_secs(3),

@@ -2,7 +2,7 @@
 //! scriptable `show`, `flows` and `trace` subcommands (plus `bench`).
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -168,7 +168,12 @@ impl Cli {
             self.ssl_certificate.as_deref(),
             self.ssl_ca_cert.as_deref(),
         )
-        .and_then(|tls| TlsConfig::for_remote(&remote, tls))
+        .and_then(|tls| {
+            if tls.is_some() && !remote.is_ssl() {
+                tracing::warn!(%remote, "TLS files given for a remote that is not ssl:; ignored");
+            }
+            TlsConfig::for_remote(&remote, tls)
+        })
         .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
         Ok((remote, tls))
     }
@@ -197,6 +202,7 @@ fn init_logging(path: Option<&Path>, interactive: bool) -> Result<()> {
                         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
                 )
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .init();
             return Ok(());
         }

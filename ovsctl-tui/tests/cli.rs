@@ -83,10 +83,18 @@ fn unusable_ovsdb_settings_are_refused_before_connecting() {
     ];
     let missing_files = refused(&[&["show", "--ovsdb", "ssl:127.0.0.1:6640"][..], &tls].concat());
     assert!(missing_files.contains("/nonexistent/"), "{missing_files}");
-    let not_ssl = refused(&[&["show", "--ovsdb", "unix:/nonexistent/db.sock"][..], &tls].concat());
+    // Like ovs-vsctl, TLS files for another kind of remote are ignored (with a warning); then
+    // the missing database socket is the error.
+    let not_ssl =
+        fails_quickly(&[&["show", "--ovsdb", "unix:/nonexistent/db.sock"][..], &tls].concat());
+    assert!(not_ssl.contains("not ssl:; ignored"), "{not_ssl}");
     assert!(
-        not_ssl.contains("not unix:/nonexistent/db.sock"),
+        not_ssl.contains("/nonexistent/db.sock does not exist"),
         "{not_ssl}"
+    );
+    assert!(
+        !not_ssl.contains('\u{1b}'),
+        "colour codes off a terminal: {not_ssl:?}"
     );
 }
 

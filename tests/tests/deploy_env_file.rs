@@ -65,4 +65,19 @@ fn settings_read_back_with_the_last_line_winning_and_a_default() {
     )
     .unwrap();
     assert_eq!(with_common(read, &file), "trace ovs\n");
+    // Quotes are taken off, as systemd and the shell take them off.
+    std::fs::write(&file, "RUST_LOG='warn'\nOVS_DRIVER_PLUGIN_NAME=\"ovs2\"\n").unwrap();
+    assert_eq!(with_common(read, &file), "warn ovs2\n");
+}
+
+#[test]
+fn lines_that_are_not_settings_are_kept_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ovs-driver");
+    std::fs::write(&file, "=oops\nnot a setting\nRUST_LOG=debug\n").unwrap();
+    assert_eq!(
+        with_common(MERGE, &file),
+        "=oops\nnot a setting\nRUST_LOG=info\nOVS_RUNDIR=/new/run\n\
+         OVS_DRIVER_PLUGIN_DIR=/run/docker/plugins\n"
+    );
 }
