@@ -158,10 +158,16 @@ dockerd_pid=$(cat /var/lib/ovs-docker/dockerd.pid)
 vswitchd_pid=$(cat "$ovs_dir/ovs-vswitchd.pid")
 log "second install.sh run must change nothing, and keep an administrator's lines"
 printf '# added by the administrator\nOVS_DRIVER_ADMIN_NOTE=kept\n' >>/etc/default/ovs-driver
+# A remote database an administrator chose is kept too (the running driver does not see it:
+# nothing restarts it, and it is put back before the third run).
+sed -i 's|^OVS_DRIVER_OVSDB=.*|OVS_DRIVER_OVSDB=tcp:127.0.0.1:6640|' /etc/default/ovs-driver
 "$DEPLOY/install.sh" 2>&1 | tee "$work/install2.log" || fail "second install.sh failed"
 grep -q "^# added by the administrator$" /etc/default/ovs-driver &&
     grep -q "^OVS_DRIVER_ADMIN_NOTE=kept$" /etc/default/ovs-driver ||
     fail "the second install.sh run dropped the administrator's lines"
+grep -q "^OVS_DRIVER_OVSDB=tcp:127.0.0.1:6640$" /etc/default/ovs-driver ||
+    fail "the second install.sh run replaced the administrator's tcp: database"
+sed -i "s|^OVS_DRIVER_OVSDB=.*|OVS_DRIVER_OVSDB=unix:$ovs_dir/db.sock|" /etc/default/ovs-driver
 [[ $(cat /var/lib/ovs-docker/ovs-driver.pid) == "$driver_pid" ]] || fail "driver was restarted"
 [[ $(cat /var/lib/ovs-docker/dockerd.pid) == "$dockerd_pid" ]] || fail "dockerd was restarted"
 [[ $(cat "$ovs_dir/ovs-vswitchd.pid") == "$vswitchd_pid" ]] ||
