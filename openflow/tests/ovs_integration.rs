@@ -730,12 +730,17 @@ async fn flows_read_back_in_ovs_ofctl_syntax() {
         "ip,nw_proto=2 actions=load:0x1->NXM_NX_IP_ECN[],move:NXM_NX_IP_ECN[]->NXM_NX_REG0[0..1],load:0x5->NXM_OF_IP_TOS[2..7],output:1",
         "in_port=65520 actions=load:0x5->NXM_OF_IN_PORT[],output:1",
         "dl_vlan=7 actions=load:0x5->OXM_OF_VLAN_VID[],output:1",
+        // Fields only shown (OVN and conntrack flows use them).
+        "tcp,tcp_flags=+syn-ack actions=drop",
+        "tcp6,tp_dst=22,tcp_flags=syn|ack actions=drop",
+        "ip,nw_ttl=5,nw_frag=later actions=drop",
+        "ip,nw_frag=not_later actions=drop",
+        "pkt_mark=0x2/0xff,ct_state=-new+est+trk,ct_zone=5,ct_mark=0x1/0x1,ct_label=0x10000000000000000/0xf0000000000000000,ip,reg0=0x1,metadata=0x1,in_port=1,nw_src=10.0.0.1 actions=drop",
+        "ct_state=new|trk,ip actions=drop",
+        "conj_id=7,ip actions=drop",
     ];
-    // Fields the crate does not model: they must not break the dump, and still show.
-    let unmodelled = [
-        "tcp,tcp_flags=+syn actions=drop",
-        "ip,nw_ttl=5 actions=drop",
-    ];
+    // Fields the crate does not know: they must not break the dump, and still show.
+    let unmodelled = ["ip,tun_src=1.2.3.4 actions=drop"];
     let ovs = Ovs::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("flows.txt");

@@ -77,6 +77,7 @@ impl MatchText<'_> {
             .flow_match
             .get(Field::IpProto)
             .map(|o| o.value_u64() as u8);
+        self.format_metadata_fields();
         if let Some((shorthand, covers_proto)) = eth_type.and_then(|t| shorthand(t, ip_proto)) {
             self.parts.push(shorthand.into());
             self.shown.push(Field::EthType);
@@ -158,7 +159,65 @@ impl MatchText<'_> {
             let value = oxm.value_u64().to_string();
             self.push("nw_ecn", value);
         }
+        if let Some(oxm) = self.take(NX_IP_TTL) {
+            let value = oxm.value_u64().to_string();
+            self.push("nw_ttl", value);
+        }
+        if let Some(oxm) = self.take(NX_IP_FRAG) {
+            if let Some(value) = fragment_text(oxm) {
+                self.push("nw_frag", value.into());
+            } else {
+                self.shown.pop();
+            }
+        }
         self.format_transport(eth_type, ip_proto);
+        let onf = self
+            .flow_match
+            .get(ONF_TCP_FLAGS)
+            .is_some_and(|oxm| oxm.value.starts_with(&ONF_EXPERIMENTER));
+        let tcp_flags = if onf { ONF_TCP_FLAGS } else { NX_TCP_FLAGS };
+        if let Some(oxm) = self.take(tcp_flags) {
+            // The experimenter form carries its 32-bit experimenter id first.
+            let value = int_of(&oxm.value[if onf { 4 } else { 0 }..]);
+            let mask = oxm.mask.as_deref().map(int_of);
+            let text = flags_text(value, mask, 0x0fff, &TCP_FLAG_NAMES);
+            self.push("tcp_flags", text);
+        }
+    }
+
+    /// The fields OVS prints before the protocol: packet mark, recirculation, conjunction and
+    /// connection tracking.
+    fn format_metadata_fields(&mut self) {
+        if let Some(oxm) = self.take(NX_PKT_MARK) {
+            let value = hex_masked(oxm);
+            self.push("pkt_mark", value);
+        }
+        if let Some(oxm) = self.take(NX_RECIRC_ID) {
+            let value = hex_masked(oxm);
+            self.push("recirc_id", value);
+        }
+        if let Some(oxm) = self.take(NX_CONJ_ID) {
+            let value = oxm.value_u64().to_string();
+            self.push("conj_id", value);
+        }
+        if let Some(oxm) = self.take(NX_CT_STATE) {
+            // Eight flags are defined; OVS treats a mask of all of them as an exact match.
+            let mask = oxm.mask_u64().unwrap_or(0xff) & 0xff;
+            let value = flags_text(oxm.value_u64(), Some(mask), 0xff, &CT_STATE_NAMES);
+            self.push("ct_state", value);
+        }
+        if let Some(oxm) = self.take(NX_CT_ZONE) {
+            let value = oxm.value_u64().to_string();
+            self.push("ct_zone", value);
+        }
+        if let Some(oxm) = self.take(NX_CT_MARK) {
+            let value = hex_masked(oxm);
+            self.push("ct_mark", value);
+        }
+        if let Some(oxm) = self.take(NX_CT_LABEL) {
+            let value = wide_hex_masked(oxm);
+            self.push("ct_label", value);
+        }
     }
 
     /// OVS folds the OXM VLAN fields into one TCI match and prints that.
@@ -249,6 +308,98 @@ impl MatchText<'_> {
     }
 }
 
+const fn nx(field: u8) -> Field {
+    Field::Other {
+        class: super::oxm::OXM_CLASS_NXM1,
+        field,
+    }
+}
+
+// Nicira and ONF match fields the crate does not model but OVS reports (OVN and conntrack
+// flows use them); only shown, never built.
+const NX_IP_FRAG: Field = nx(26);
+const NX_IP_TTL: Field = nx(29);
+const NX_PKT_MARK: Field = nx(33);
+const NX_TCP_FLAGS: Field = nx(34);
+const NX_RECIRC_ID: Field = nx(36);
+const NX_CONJ_ID: Field = nx(37);
+const NX_CT_STATE: Field = nx(105);
+const NX_CT_ZONE: Field = nx(106);
+const NX_CT_MARK: Field = nx(107);
+const NX_CT_LABEL: Field = nx(108);
+/// ONF's `tcp_flags` (experimenter 0x4f4e4600), which OVS uses in OpenFlow 1.3.
+const ONF_TCP_FLAGS: Field = Field::Other {
+    class: super::oxm::OXM_CLASS_EXPERIMENTER,
+    field: 42,
+};
+const ONF_EXPERIMENTER: [u8; 4] = [0x4f, 0x4e, 0x46, 0x00];
+
+const TCP_FLAG_NAMES: [&str; 9] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns"];
+const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+
+fn int_of(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+/// Flags the way OVS's `format_flags_masked` writes them: `+name` for each set bit of the mask
+/// and `-name` for each clear one, lowest first; with the whole mask, the set flags joined by
+/// `|` (`0` for none).
+fn flags_text(value: u64, mask: Option<u64>, whole: u64, names: &[&str]) -> String {
+    let name = |bit: u32| names.get(bit as usize).copied().unwrap_or("[Unknown]");
+    let mask = mask.unwrap_or(whole);
+    if mask == whole {
+        let set: Vec<&str> = (0..64).filter(|b| value >> b & 1 == 1).map(name).collect();
+        return if set.is_empty() {
+            "0".into()
+        } else {
+            set.join("|")
+        };
+    }
+    if mask == 0 {
+        return "0/0".into();
+    }
+    (0..64)
+        .filter(|b| mask >> b & 1 == 1)
+        .map(|b| format!("{}{}", if value >> b & 1 == 1 { '+' } else { '-' }, name(b)))
+        .collect()
+}
+
+/// `nw_frag`: `no`/`yes` (fragment or not), `first`/`later`, `not_later`.
+fn fragment_text(oxm: &Oxm) -> Option<&'static str> {
+    const ANY: u64 = 1;
+    const LATER: u64 = 2;
+    let value = oxm.value_u64();
+    Some(
+        match oxm.mask_u64().unwrap_or(ANY | LATER) & (ANY | LATER) {
+            3 if value & ANY == 0 => "no",
+            3 if value & LATER == 0 => "first",
+            3 => "later",
+            ANY if value & ANY == 0 => "no",
+            ANY => "yes",
+            LATER if value & LATER == 0 => "not_later",
+            LATER => "later",
+            _ => return None,
+        },
+    )
+}
+
+/// A value wider than 64 bits (`ct_label`) in hex without leading zeros, with its mask.
+fn wide_hex_masked(oxm: &Oxm) -> String {
+    let hex = |bytes: &[u8]| {
+        let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        match digits.trim_start_matches('0') {
+            "" => "0".to_string(),
+            rest => format!("0x{rest}"),
+        }
+    };
+    match &oxm.mask {
+        Some(mask) if mask.iter().any(|&b| b != 0xff) => {
+            format!("{}/{}", hex(&oxm.value), hex(mask))
+        }
+        _ => hex(&oxm.value),
+    }
+}
+
 /// ovs-ofctl's name for a match on this ethertype (and IP protocol), and whether the name
 /// also says the protocol.
 fn shorthand(eth_type: u16, ip_proto: Option<u8>) -> Option<(&'static str, bool)> {
@@ -273,8 +424,8 @@ fn shorthand(eth_type: u16, ip_proto: Option<u8>) -> Option<(&'static str, bool)
 
 fn hex_masked(oxm: &Oxm) -> String {
     let value = c_hex(oxm.value_u64());
-    let full = match oxm.field.width() {
-        Some(width) if width < 8 => (1u64 << (width * 8)) - 1,
+    let full = match oxm.field.width().unwrap_or(oxm.value.len()) {
+        width if width < 8 => (1u64 << (width * 8)) - 1,
         _ => u64::MAX,
     };
     match oxm.mask_u64() {
