@@ -411,6 +411,29 @@ impl Driver {
                 "{named}{bridge} is already an interface on another bridge"
             )));
         }
+        // A host interface named with ovs.bridge (a NIC, a veth) would get the gateway address
+        // and could never become the bridge's own port.
+        if existing_bridge.is_none()
+            && options.bridge.is_some()
+            && self
+                .links
+                .exists(&bridge)
+                .await
+                .map_err(link_error(format!("interface {bridge}")))?
+        {
+            return Err(DriverError::Conflict(format!(
+                "{named}{bridge} is an existing host interface, not an OVS bridge"
+            )));
+        }
+        // The kernel refuses IPv6 on links with an MTU below 1280.
+        if let Some(mtu) = options.mtu.filter(|&mtu| mtu < 1280) {
+            if subnets.iter().any(|s| s.addr().is_ipv6()) {
+                return Err(DriverError::BadRequest(format!(
+                    "invalid network option ovs.mtu: {mtu} is below 1280, the IPv6 minimum, on a \
+                     network with IPv6"
+                )));
+            }
+        }
         if let Some(uplink) = &options.uplink {
             if !self
                 .links
@@ -546,14 +569,34 @@ impl Driver {
         let network = self.require_network(&network_id).await?;
         let given = &request.interface;
         let mut addresses = Vec::new();
-        for (field, text) in [
-            ("Address", &given.address),
-            ("AddressIPv6", &given.address_ipv6),
+        for (field, text, ipv4) in [
+            ("Address", &given.address, true),
+            ("AddressIPv6", &given.address_ipv6, false),
         ] {
             if !text.is_empty() {
                 let address = text.parse::<IpNet>().map_err(|_| {
                     DriverError::BadRequest(format!("Interface.{field} {text:?} is not a CIDR"))
                 })?;
+                if address.addr().is_ipv4() != ipv4 {
+                    return Err(DriverError::BadRequest(format!(
+                        "Interface.{field} {text:?} is not an {} address",
+                        if ipv4 { "IPv4" } else { "IPv6" }
+                    )));
+                }
+                // (A network without IPAM data has no subnets to hold addresses to.)
+                if !network.subnets.is_empty()
+                    && !network.subnets.iter().any(|s| s.contains(&address.addr()))
+                {
+                    return Err(DriverError::BadRequest(format!(
+                        "Interface.{field} {text:?} is in none of the network's subnets ({})",
+                        network
+                            .subnets
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
                 addresses.push(address);
             }
         }
@@ -589,7 +632,8 @@ impl Driver {
         if flows.plan().is_none() {
             self.full_sync(&mut flows, &network).await?;
         }
-        match self.switch.endpoint(&record.port).await? {
+        let existing = self.switch.endpoint(&record.port).await?;
+        match &existing {
             Some(existing) if existing.endpoint_id != record.endpoint_id => {
                 return Err(DriverError::Conflict(format!(
                     "port {} already belongs to endpoint {}",
@@ -597,16 +641,38 @@ impl Driver {
                 )));
             }
             Some(existing)
-                if existing == record && self.links.exists(&record.port).await.unwrap_or(false) =>
+                if EndpointRecord {
+                    sandbox: None,
+                    ..existing.clone()
+                } == record
+                    && self.links.exists(&record.port).await.unwrap_or(false) =>
             {
-                // A retry of a request that already succeeded.
+                // A retry of a request that already succeeded (perhaps joined since: the
+                // sandbox is Join's, not CreateEndpoint's).
                 return Ok(response);
             }
-            Some(_) => {
-                // A half-made or different earlier attempt for this id: start over.
-                self.teardown_endpoint(&record).await?;
+            _ => {}
+        }
+        // Two ports with one MAC would share its forwarding flow: the later one's replaces the
+        // earlier one's, cutting the gateway or that endpoint off.
+        if let Some(plan) = flows.plan() {
+            let taken_by = if plan.gateway_mac == Some(mac) {
+                Some("the network's gateway".to_string())
+            } else {
+                plan.endpoints
+                    .iter()
+                    .find(|e| e.record.mac == mac && e.record.endpoint_id != record.endpoint_id)
+                    .map(|e| format!("endpoint {}", e.record.endpoint_id))
+            };
+            if let Some(owner) = taken_by {
+                return Err(DriverError::BadRequest(format!(
+                    "Interface.MacAddress {mac} is already used by {owner} on network {network_id}"
+                )));
             }
-            None => {}
+        }
+        if existing.is_some() {
+            // A half-made or different earlier attempt for this id: start over.
+            self.teardown_endpoint(&record).await?;
         }
 
         let mtu = network.options.mtu;

@@ -43,7 +43,7 @@ pub struct IpamData {
 pub struct CreateNetworkRequest {
     #[serde(rename = "NetworkID")]
     pub network_id: String,
-    #[serde(rename = "Options")]
+    #[serde(rename = "Options", deserialize_with = "null_as_default")]
     pub options: BTreeMap<String, serde_json::Value>,
     #[serde(rename = "IPv4Data", deserialize_with = "null_as_default")]
     pub ipv4_data: Vec<IpamData>,
@@ -180,6 +180,9 @@ mod tests {
         assert_eq!(req.network_id, "abc");
         assert_eq!(req.ipv4_data[0].gateway, "10.20.0.1/24");
         assert!(req.ipv6_data.is_empty());
+        let bare: CreateNetworkRequest =
+            serde_json::from_str(r#"{"NetworkID":"abc","Options":null}"#).unwrap();
+        assert!(bare.options.is_empty());
     }
 
     #[test]

@@ -1184,11 +1184,86 @@ fn plugin_api_robustness_and_ovsdb_outage() {
                 create_network_is_idempotent_and_conflicts_are_refused,
             ),
             (
+                "endpoint_updates_keep_other_tools_external_ids",
+                endpoint_updates_keep_other_tools_external_ids,
+            ),
+            (
                 "ovsdb_outage_fails_fast_and_recovers",
                 ovsdb_outage_fails_fast_and_recovers,
             ),
         ],
     );
+}
+
+/// Join and Leave rewrite only the driver's keys of an endpoint's Port and Interface: what
+/// ovn-controller (`ovn-installed`) or an operator put there stays. Real ovsdb-server.
+fn endpoint_updates_keep_other_tools_external_ids(env: &Env) {
+    let network_id = random_id();
+    let endpoint_id = random_id();
+    let port = port_name(&endpoint_id);
+    let call = |method: &str, body: Value| {
+        let (code, reply) =
+            env.plugin_request(&format!("/NetworkDriver.{method}"), json_body(body));
+        if let Err(problem) = driver_success(code, &reply) {
+            env.fail(&format!("{method}: {problem}"));
+        }
+    };
+    env.plugin_request(
+        "/NetworkDriver.CreateNetwork",
+        create_network_request(&network_id, "10.20.24.0/24", "10.20.24.1/24"),
+    );
+    call(
+        "CreateEndpoint",
+        json!({
+            "NetworkID": network_id,
+            "EndpointID": endpoint_id,
+            "Interface": {"Address": "10.20.24.2/24", "AddressIPv6": "", "MacAddress": ""},
+            "Options": {}
+        }),
+    );
+    env.vsctl_ok(&[
+        "set",
+        "Interface",
+        &port,
+        "external_ids:ovn-installed=true",
+        "--",
+        "set",
+        "Port",
+        &port,
+        "external_ids:owner=ops",
+    ]);
+    let ids = json!({"NetworkID": network_id, "EndpointID": endpoint_id});
+    let mut join = ids.clone();
+    join["SandboxKey"] = json!("/var/run/docker/netns/e2e");
+    join["Options"] = json!({});
+    for (method, body, sandbox) in [("Join", join, true), ("Leave", ids.clone(), false)] {
+        call(method, body);
+        let interface = env.external_ids("Interface", &port);
+        let port_ids = env.external_ids("Port", &port);
+        env_assert_eq!(
+            env,
+            (
+                interface.get("ovn-installed").cloned(),
+                port_ids.get("owner").cloned()
+            ),
+            (Some("true".to_string()), Some("ops".to_string())),
+            "after {method}: other tools' keys must stay ({interface:?}, {port_ids:?})"
+        );
+        env_assert_eq!(
+            env,
+            interface.contains_key("docker-sandbox"),
+            sandbox,
+            "after {method}: docker-sandbox ({interface:?})"
+        );
+        env_assert_eq!(
+            env,
+            interface.get("docker-endpoint-id"),
+            Some(&endpoint_id),
+            "after {method}: the driver's own keys ({interface:?})"
+        );
+    }
+    call("DeleteEndpoint", ids);
+    call("DeleteNetwork", json!({"NetworkID": network_id}));
 }
 
 fn handshake(env: &Env) {

@@ -893,3 +893,129 @@ async fn periodic_checks_count_flows_and_compare_them_all_now_and_then() {
     }
     assert_eq!(f.flows.flows(bridge), right, "a changed flow is repaired");
 }
+
+#[tokio::test]
+async fn a_mac_already_on_the_network_is_refused_before_anything_changes() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.endpoint(EP, "10.20.0.2/24").await;
+    let taken = [
+        (Mac::from_id(NET).to_string(), "the network's gateway"),
+        (Mac::from_id(EP).to_string(), "endpoint aaaaaaaaaaaa"),
+    ];
+    for (mac, owner) in taken {
+        let mut request = endpoint_request(NET, EP2, &mac);
+        request.interface.address = "10.20.0.3/24".into();
+        let err = f.driver.create_endpoint(request).await.unwrap_err();
+        assert!(matches!(err, DriverError::BadRequest(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains(&format!("{mac} is already used by {owner}")),
+            "{err}"
+        );
+    }
+    assert_eq!(f.ports(), ["ovsaaaaaaaaaaaa".to_string()].into());
+    assert!(f.links.link("ovsbbbbbbbbbbbb").is_none());
+    assert!(!f.cookies("br-111111111111").contains(&endpoint_cookie(EP2)));
+}
+
+#[tokio::test]
+async fn a_retried_create_endpoint_after_join_changes_nothing() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.endpoint(EP, "10.20.0.2/24").await;
+    f.join_at(EP, &std::env::temp_dir()).await;
+    f.links.clear_calls();
+    f.endpoint(EP, "10.20.0.2/24").await;
+    assert_eq!(
+        f.links.calls(),
+        ["exists ovsaaaaaaaaaaaa".to_string()],
+        "the retry must only look"
+    );
+    let port = &f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"];
+    assert!(
+        port.external_ids.contains_key(keys::SANDBOX),
+        "{:?}",
+        port.external_ids
+    );
+}
+
+#[tokio::test]
+async fn endpoint_updates_keep_other_tools_external_ids() {
+    let f = fixture();
+    f.network(json!({})).await;
+    f.endpoint(EP, "10.20.0.2/24").await;
+    f.switch.set_port_external_id(
+        "br-111111111111",
+        "ovsaaaaaaaaaaaa",
+        "ovn-installed",
+        "true",
+    );
+    f.join_at(EP, &std::env::temp_dir()).await;
+    f.driver.leave(ep_req(NET, EP)).await.unwrap();
+    let ids = &f.switch.bridges()["br-111111111111"].ports["ovsaaaaaaaaaaaa"].external_ids;
+    assert_eq!(ids.get("ovn-installed").map(String::as_str), Some("true"));
+    assert!(!ids.contains_key(keys::SANDBOX), "{ids:?}");
+    assert!(ids.contains_key(keys::ENDPOINT_ID), "{ids:?}");
+}
+
+#[tokio::test]
+async fn addresses_outside_the_network_are_refused() {
+    let f = fixture();
+    f.network(json!({})).await;
+    for (address, address_ipv6, why) in [
+        (
+            "172.16.0.5/16",
+            "",
+            "in none of the network's subnets (10.20.0.0/24)",
+        ),
+        ("fd00::5/64", "", "is not an IPv4 address"),
+        ("10.20.0.5/24", "192.168.9.9/24", "is not an IPv6 address"),
+    ] {
+        let mut request = endpoint_request(NET, EP, "");
+        request.interface.address = address.into();
+        request.interface.address_ipv6 = address_ipv6.into();
+        let err = f.driver.create_endpoint(request).await.unwrap_err();
+        assert!(matches!(err, DriverError::BadRequest(_)), "{err:?}");
+        assert!(
+            err.to_string().contains(why),
+            "{address}/{address_ipv6}: {err}"
+        );
+    }
+    assert!(f.ports().is_empty());
+}
+
+#[tokio::test]
+async fn bridge_option_naming_a_host_interface_and_small_ipv6_mtu_are_refused() {
+    let f = fixture();
+    f.links.add_link("hostx").unwrap();
+    let err = f
+        .driver
+        .create_network(create_request(NET, json!({"ovs.bridge": "hostx"})))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid network option ovs.bridge: hostx is an existing host interface"),
+        "{err}"
+    );
+    assert!(f.links.link("hostx").unwrap().addresses.is_empty());
+    assert!(f.switch.bridges().is_empty());
+
+    let mut request = create_request(NET, json!({"ovs.mtu": "1000"}));
+    request.ipv6_data = vec![IpamData {
+        pool: "fd00:20::/64".into(),
+        gateway: "fd00:20::1/64".into(),
+        ..Default::default()
+    }];
+    let err = f.driver.create_network(request).await.unwrap_err();
+    assert!(matches!(err, DriverError::BadRequest(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("invalid network option ovs.mtu: 1000 is below 1280"),
+        "{err}"
+    );
+    assert!(f.switch.bridges().is_empty());
+    // Without IPv6 the same MTU is fine.
+    f.network(json!({"ovs.mtu": "1000"})).await;
+}

@@ -89,6 +89,17 @@ impl FakeSwitch {
     }
 
     /// A snapshot of every bridge.
+    /// Sets one `external_ids` key on a port, as another tool (OVN, an operator) would.
+    pub fn set_port_external_id(&self, bridge: &str, port: &str, key: &str, value: &str) {
+        let mut state = self.state.lock().unwrap();
+        let port = state
+            .bridges
+            .get_mut(bridge)
+            .and_then(|b| b.ports.get_mut(port))
+            .expect("a port of the fake switch");
+        port.external_ids.insert(key.into(), value.into());
+    }
+
     pub fn bridges(&self) -> BTreeMap<String, FakeBridge> {
         self.state.lock().unwrap().bridges.clone()
     }
@@ -290,7 +301,9 @@ impl Switch for FakeSwitch {
             .get_mut(&endpoint.bridge)
             .and_then(|b| b.ports.get_mut(&endpoint.port))
             .ok_or_else(|| SwitchError::Conflict(format!("port {} is gone", endpoint.port)))?;
-        port.external_ids = endpoint.external_ids();
+        port.external_ids
+            .retain(|key, _| !keys::ENDPOINT_KEYS.contains(&key.as_str()));
+        port.external_ids.extend(endpoint.external_ids());
         Ok(())
     }
 

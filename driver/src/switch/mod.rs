@@ -31,6 +31,17 @@ pub mod keys {
     pub const CONTAINER_IFACE: &str = "container_iface";
     /// Every key the driver may put on a bridge, removed when it lets go of a bridge it adopted.
     pub const BRIDGE_KEYS: [&str; 6] = [NETWORK_ID, SUBNETS, GATEWAYS, OPTIONS, OWNED, INTERNAL];
+    /// The keys the driver writes on an endpoint's Port and Interface; updates replace these
+    /// and leave every other key (OVN's `ovn-installed`, an operator's own) alone.
+    pub const ENDPOINT_KEYS: [&str; 7] = [
+        ENDPOINT_ID,
+        NETWORK_ID,
+        IFACE_ID,
+        ATTACHED_MAC,
+        ADDRESSES,
+        CONTAINER_IFACE,
+        SANDBOX,
+    ];
 }
 
 /// Value of [`keys::ROLE`] on an uplink port.

@@ -420,18 +420,17 @@ impl Switch for OvsdbSwitch {
 
     async fn update_endpoint(&self, endpoint: &EndpointRecord) -> Result<(), SwitchError> {
         let ids = string_map(&endpoint.external_ids());
+        let ours = Value::set_of(keys::ENDPOINT_KEYS.iter().map(|&k| Atom::from(k)).collect());
+        let replace = || {
+            vec![
+                Mutation::delete("external_ids", ours.clone()),
+                Mutation::insert("external_ids", ids.clone()),
+            ]
+        };
         let results = self
             .transact(vec![
-                Operation::update(
-                    "Port",
-                    by_name(&endpoint.port),
-                    row([("external_ids", ids.clone())]),
-                ),
-                Operation::update(
-                    "Interface",
-                    by_name(&endpoint.port),
-                    row([("external_ids", ids)]),
-                ),
+                Operation::mutate("Port", by_name(&endpoint.port), replace()),
+                Operation::mutate("Interface", by_name(&endpoint.port), replace()),
             ])
             .await?;
         expect_one(&results, 0, format!("port {} is gone", endpoint.port))
