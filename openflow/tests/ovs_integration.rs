@@ -738,6 +738,17 @@ async fn flows_read_back_in_ovs_ofctl_syntax() {
         "pkt_mark=0x2/0xff,ct_state=-new+est+trk,ct_zone=5,ct_mark=0x1/0x1,ct_label=0x10000000000000000/0xf0000000000000000,ip,reg0=0x1,metadata=0x1,in_port=1,nw_src=10.0.0.1 actions=drop",
         "ct_state=new|trk,ip actions=drop",
         "conj_id=7,ip actions=drop",
+        // Nicira actions only shown (OVN and conntrack flows use them).
+        "udp actions=conjunction(7,1/2)",
+        "udp6 actions=output:NXM_NX_REG0[],output:NXM_NX_REG1[0..15]",
+        "icmp actions=note:01.02.03.00.00.00,output:1",
+        "tcp,tp_src=1 actions=ct(commit,table=3,zone=5)",
+        "tcp,tp_src=2 actions=ct(table=10,zone=NXM_NX_REG13[0..15])",
+        "tcp,tp_src=3 actions=ct(commit,force,zone=5)",
+        "tcp,tp_src=4 actions=ct(commit,exec(set_field:0x1->ct_mark,load:0x2->NXM_NX_CT_LABEL[0..7]))",
+        "tcp,tp_src=5 actions=ct(commit,nat(src=10.0.0.1-10.0.0.5:1000-2000),exec(set_field:0x1->ct_mark))",
+        "tcp,tp_src=6 actions=ct(nat),ct_clear,output:1",
+        "tcp,tp_src=7 actions=ct(commit,nat(dst=10.0.0.1:80))",
     ];
     // Fields the crate does not know: they must not break the dump, and still show.
     let unmodelled = ["ip,tun_src=1.2.3.4 actions=drop"];

@@ -435,7 +435,13 @@ impl fmt::Display for Action {
             Action::RegLoad { dst, value } => write!(f, "load:{}->{dst}", c_hex(*value)),
             Action::RegMove { src, dst } => write!(f, "move:{src}->{dst}"),
             Action::Experimenter { experimenter, data } => {
-                write!(f, "experimenter({experimenter:#x},{} bytes)", data.len())
+                match (*experimenter == NX_VENDOR_ID)
+                    .then(|| super::ofctl_format::nicira_action(data))
+                    .flatten()
+                {
+                    Some(text) => f.write_str(&text),
+                    None => write!(f, "experimenter({experimenter:#x},{} bytes)", data.len()),
+                }
             }
             Action::Other { action_type, data } => {
                 write!(f, "action({action_type},{} bytes)", data.len())

@@ -7,8 +7,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::action::port;
+use super::action::{decode_actions, format_actions, port, Action, FieldRange};
 use super::oxm::{Field, MacAddr, Match, Oxm};
+use super::wire::Reader;
 
 const ETH_TYPE_IP: u16 = 0x0800;
 const ETH_TYPE_ARP: u16 = 0x0806;
@@ -400,6 +401,146 @@ fn wide_hex_masked(oxm: &Oxm) -> String {
     }
 }
 
+const NXAST_NOTE: u16 = 8;
+const NXAST_OUTPUT_REG: u16 = 15;
+const NXAST_CONJUNCTION: u16 = 34;
+const NXAST_CT: u16 = 35;
+const NXAST_NAT: u16 = 36;
+const NXAST_CT_CLEAR: u16 = 43;
+
+/// Nicira actions the crate does not build but OVS reports (OVN and conntrack flows use them),
+/// in ovs-ofctl syntax: `note:`, `output:FIELD[..]`, `conjunction(..)`, `ct(..)`, `ct_clear`.
+/// `data` starts at the subtype. `None` for anything it cannot show exactly.
+pub(crate) fn nicira_action(data: &[u8]) -> Option<String> {
+    let mut r = Reader::new(data);
+    let subtype = r.u16().ok()?;
+    Some(match subtype {
+        NXAST_NOTE => {
+            let bytes: Vec<String> = r.rest().iter().map(|b| format!("{b:02x}")).collect();
+            format!("note:{}", bytes.join("."))
+        }
+        NXAST_OUTPUT_REG => {
+            let ofs_nbits = r.u16().ok()?;
+            let source = subfield(r.u32().ok()?, ofs_nbits);
+            match r.u16().ok()? {
+                0xffff => format!("output:{source}"),
+                max_len => format!("output({source},max_len={max_len})"),
+            }
+        }
+        NXAST_CONJUNCTION => {
+            let clause = r.u8().ok()?;
+            let clauses = r.u8().ok()?;
+            let id = r.u32().ok()?;
+            format!("conjunction({id},{}/{clauses})", u16::from(clause) + 1)
+        }
+        NXAST_CT => conntrack(&mut r)?,
+        NXAST_CT_CLEAR => "ct_clear".into(),
+        _ => return None,
+    })
+}
+
+/// A Nicira `ofs_nbits` bit range of the field with NXM header `header`.
+fn subfield(header: u32, ofs_nbits: u16) -> FieldRange {
+    FieldRange {
+        field: Field::from_oxm_header(header),
+        offset: ofs_nbits >> 6,
+        n_bits: (ofs_nbits & 0x3f) + 1,
+    }
+}
+
+/// `ct(commit,force,table=N,zone=..,nat..,exec(..),alg=..)` in OVS's order.
+fn conntrack(r: &mut Reader<'_>) -> Option<String> {
+    let flags = r.u16().ok()?;
+    let zone_source = r.u32().ok()?;
+    let zone = r.u16().ok()?;
+    let table = r.u8().ok()?;
+    r.skip(3).ok()?;
+    let alg = r.u16().ok()?;
+    let mut nested = decode_actions(Reader::new(r.rest())).ok()?;
+    let mut parts = Vec::new();
+    if flags & 1 != 0 {
+        parts.push("commit".to_string());
+    }
+    if flags & 2 != 0 {
+        parts.push("force".to_string());
+    }
+    if flags & !3 != 0 {
+        return None;
+    }
+    if table != 0xff {
+        parts.push(format!("table={table}"));
+    }
+    if zone_source != 0 {
+        parts.push(format!("zone={}", subfield(zone_source, zone)));
+    } else if zone != 0 {
+        parts.push(format!("zone={zone}"));
+    }
+    if let Some(Action::Experimenter { experimenter, data }) = nested.first() {
+        if *experimenter == super::action::NX_VENDOR_ID
+            && data.get(..2) == Some(&NXAST_NAT.to_be_bytes()[..])
+        {
+            parts.push(nat(&data[2..])?);
+            nested.remove(0);
+        }
+    }
+    if !nested.is_empty() {
+        parts.push(format!("exec({})", format_actions(&nested)));
+    }
+    match alg {
+        0 => {}
+        21 => parts.push("alg=ftp".into()),
+        69 => parts.push("alg=tftp".into()),
+        other => parts.push(format!("alg={other}")),
+    }
+    Some(format!("ct({})", parts.join(",")))
+}
+
+/// `nat` with no options, or `nat(src=A[-B][:P[-Q]])` / `nat(dst=..)` for IPv4 ranges; `None`
+/// for the forms it does not know how to show (IPv6 ranges, persistent, hash, random).
+fn nat(data: &[u8]) -> Option<String> {
+    const SRC: u16 = 1;
+    const DST: u16 = 2;
+    let mut r = Reader::new(data);
+    r.skip(2).ok()?;
+    let flags = r.u16().ok()?;
+    let present = r.u16().ok()?;
+    if flags == 0 && present == 0 {
+        return Some("nat".into());
+    }
+    // Range bits: IPv4 min, IPv4 max, IPv6 min, IPv6 max, proto min, proto max.
+    if flags & !(SRC | DST) != 0 || present & 0b1100 != 0 || flags.count_ones() != 1 {
+        return None;
+    }
+    let mut ipv4 = |bit: u16| -> Option<Option<Ipv4Addr>> {
+        if present & bit == 0 {
+            return Some(None);
+        }
+        Some(Some(Ipv4Addr::from(r.u32().ok()?)))
+    };
+    let (min, max) = (ipv4(1)?, ipv4(2)?);
+    let mut port = |bit: u16| -> Option<Option<u16>> {
+        if present & bit == 0 {
+            return Some(None);
+        }
+        Some(Some(r.u16().ok()?))
+    };
+    let (port_min, port_max) = (port(16)?, port(32)?);
+    let mut text = format!("nat({}", if flags & SRC != 0 { "src" } else { "dst" });
+    if let Some(min) = min {
+        text += &format!("={min}");
+        if let Some(max) = max.filter(|&m| m != min) {
+            text += &format!("-{max}");
+        }
+        if let Some(low) = port_min.filter(|&p| p != 0) {
+            text += &format!(":{low}");
+            if let Some(high) = port_max.filter(|&p| p != low && p != 0) {
+                text += &format!("-{high}");
+            }
+        }
+    }
+    Some(text + ")")
+}
+
 /// ovs-ofctl's name for a match on this ethertype (and IP protocol), and whether the name
 /// also says the protocol.
 fn shorthand(eth_type: u16, ip_proto: Option<u8>) -> Option<(&'static str, bool)> {
@@ -564,5 +705,34 @@ mod tests {
         ] {
             assert_eq!(ipv6_text(address.parse().unwrap()), text);
         }
+    }
+
+    #[test]
+    fn nicira_actions_of_any_shape_format_without_panicking() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for subtype in [
+            NXAST_NOTE,
+            NXAST_OUTPUT_REG,
+            NXAST_CONJUNCTION,
+            NXAST_CT,
+            NXAST_CT_CLEAR,
+        ] {
+            for _ in 0..2000 {
+                let len = (next() % 64) as usize;
+                let mut data = subtype.to_be_bytes().to_vec();
+                data.extend((0..len).map(|_| next() as u8));
+                let _ = nicira_action(&data);
+            }
+        }
+        assert_eq!(
+            nicira_action(&[0, 34, 0, 2, 0, 0, 0, 9]).as_deref(),
+            Some("conjunction(9,1/2)")
+        );
     }
 }

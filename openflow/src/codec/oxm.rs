@@ -54,6 +54,31 @@ const NXM_ALIASES: &[(u16, u8, Field)] = &[
     (OXM_CLASS_NXM1, 28, Field::IpEcn),
 ];
 
+/// Nicira fields ("NXM1") the crate does not model but OVS reports in flows and actions (OVN
+/// and conntrack use them): field number, width in bytes, ovs-ofctl name, NXM name.
+const NX_FIELD_NAMES: &[(u8, usize, &str, &str)] = &[
+    (26, 1, "nw_frag", "NXM_NX_IP_FRAG"),
+    (29, 1, "nw_ttl", "NXM_NX_IP_TTL"),
+    (33, 4, "pkt_mark", "NXM_NX_PKT_MARK"),
+    (34, 2, "tcp_flags", "NXM_NX_TCP_FLAGS"),
+    (36, 4, "recirc_id", "NXM_NX_RECIRC_ID"),
+    (37, 4, "conj_id", "NXM_NX_CONJ_ID"),
+    (105, 4, "ct_state", "NXM_NX_CT_STATE"),
+    (106, 2, "ct_zone", "NXM_NX_CT_ZONE"),
+    (107, 4, "ct_mark", "NXM_NX_CT_MARK"),
+    (108, 16, "ct_label", "NXM_NX_CT_LABEL"),
+];
+
+fn nx_field(field: Field) -> Option<&'static (u8, usize, &'static str, &'static str)> {
+    match field {
+        Field::Other {
+            class: OXM_CLASS_NXM1,
+            field,
+        } => NX_FIELD_NAMES.iter().find(|e| e.0 == field),
+        _ => None,
+    }
+}
+
 /// The 16-bit OpenFlow 1.0 input port, as OVS names it in `load`/`move`.
 pub const NXM_OF_IN_PORT: Field = Field::Other {
     class: OXM_CLASS_NXM0,
@@ -580,6 +605,7 @@ impl Field {
             Field::VlanPcp => 3,
             f if f == NXM_OF_IN_PORT => 16,
             f if f == NXM_OF_IP_TOS => 8,
+            f @ Field::Other { .. } => nx_field(f).map_or(0, |e| (e.1 * 8) as u16),
             Field::IpDscp => 6,
             Field::IpEcn => 2,
             Field::Ipv6Flabel => 20,
@@ -605,7 +631,10 @@ impl Field {
             Field::Reg(n) => REG_NAMES
                 .get(usize::from(n))
                 .map_or_else(|| format!("reg{n}"), |s| s.to_string()),
-            Field::Other { class, field } => format!("oxm(0x{class:04x},{field})"),
+            f @ Field::Other { class, field } => nx_field(f).map_or_else(
+                || format!("oxm(0x{class:04x},{field})"),
+                |e| e.2.to_string(),
+            ),
             f => f.basic_entry().map_or("?", |e| e.match_name).to_string(),
         }
     }
@@ -628,7 +657,10 @@ impl Field {
             Field::Reg(n) => format!("NXM_NX_REG{n}"),
             f if f == NXM_OF_IN_PORT => "NXM_OF_IN_PORT".into(),
             f if f == NXM_OF_IP_TOS => "NXM_OF_IP_TOS".into(),
-            Field::Other { class, field } => format!("OXM(0x{class:04x},{field})"),
+            f @ Field::Other { class, field } => nx_field(f).map_or_else(
+                || format!("OXM(0x{class:04x},{field})"),
+                |e| e.3.to_string(),
+            ),
             f => f.basic_entry().map_or("?", |e| e.nxm_name).to_string(),
         }
     }
