@@ -749,6 +749,11 @@ async fn flows_read_back_in_ovs_ofctl_syntax() {
         "tcp,tp_src=5 actions=ct(commit,nat(src=10.0.0.1-10.0.0.5:1000-2000),exec(set_field:0x1->ct_mark))",
         "tcp,tp_src=6 actions=ct(nat),ct_clear,output:1",
         "tcp,tp_src=7 actions=ct(commit,nat(dst=10.0.0.1:80))",
+        "udp,tp_src=1 actions=controller(userdata=00.00.00.0f.00.00.00.00)",
+        "udp,tp_src=2 actions=controller(reason=no_match,id=3)",
+        "udp,tp_src=3 actions=controller(max_len=100,userdata=01.02,pause)",
+        "udp,tp_src=4 actions=controller(reason=invalid_ttl)",
+        "udp,tp_src=5 actions=controller(meter_id=5)",
     ];
     // Fields the crate does not know: they must not break the dump, and still show.
     let unmodelled = ["ip,tun_src=1.2.3.4 actions=drop"];

@@ -403,6 +403,8 @@ fn wide_hex_masked(oxm: &Oxm) -> String {
 
 const NXAST_NOTE: u16 = 8;
 const NXAST_OUTPUT_REG: u16 = 15;
+const NXAST_CONTROLLER: u16 = 20;
+const NXAST_CONTROLLER2: u16 = 37;
 const NXAST_CONJUNCTION: u16 = 34;
 const NXAST_CT: u16 = 35;
 const NXAST_NAT: u16 = 36;
@@ -434,9 +436,111 @@ pub(crate) fn nicira_action(data: &[u8]) -> Option<String> {
             format!("conjunction({id},{}/{clauses})", u16::from(clause) + 1)
         }
         NXAST_CT => conntrack(&mut r)?,
+        NXAST_CONTROLLER => {
+            let max_len = r.u16().ok()?;
+            let id = r.u16().ok()?;
+            let reason = r.u8().ok()?;
+            controller(&ControllerAction {
+                max_len,
+                id,
+                reason,
+                ..ControllerAction::default()
+            })
+        }
+        NXAST_CONTROLLER2 => {
+            r.skip(6).ok()?;
+            let mut action = ControllerAction::default();
+            while !r.is_empty() {
+                let kind = r.u16().ok()?;
+                let len = usize::from(r.u16().ok()?);
+                let value = r.bytes(len.checked_sub(4)?).ok()?;
+                r.skip((len.div_ceil(8) * 8 - len).min(r.remaining()))
+                    .ok()?;
+                // Integer properties lead their value (OVS pads a u16 to four bytes).
+                let int = |width: usize| value.get(..width).map(int_of);
+                match kind {
+                    0 => action.max_len = int(2)? as u16,
+                    1 => action.id = int(2)? as u16,
+                    2 => action.reason = int(1)? as u8,
+                    3 => action.userdata = value.to_vec(),
+                    4 => action.pause = true,
+                    5 => action.meter_id = Some(int(4)? as u32),
+                    _ => return None,
+                }
+            }
+            controller(&action)
+        }
         NXAST_CT_CLEAR => "ct_clear".into(),
         _ => return None,
     })
+}
+
+/// What a Nicira `controller(...)` action says.
+struct ControllerAction {
+    max_len: u16,
+    id: u16,
+    reason: u8,
+    userdata: Vec<u8>,
+    pause: bool,
+    meter_id: Option<u32>,
+}
+
+impl Default for ControllerAction {
+    fn default() -> Self {
+        ControllerAction {
+            max_len: u16::MAX,
+            id: 0,
+            reason: 1, // OFPR_ACTION
+            userdata: Vec::new(),
+            pause: false,
+            meter_id: None,
+        }
+    }
+}
+
+/// `CONTROLLER:N` when nothing but the length is set, else `controller(reason=..,max_len=..,
+/// id=..,userdata=..,pause,meter_id=..)` with only what differs from the defaults.
+fn controller(action: &ControllerAction) -> String {
+    const REASONS: [&str; 6] = [
+        "no_match",
+        "action",
+        "invalid_ttl",
+        "action_set",
+        "group",
+        "packet_out",
+    ];
+    let plain = action.reason == 1
+        && action.id == 0
+        && action.userdata.is_empty()
+        && !action.pause
+        && action.meter_id.is_none();
+    if plain {
+        return format!("CONTROLLER:{}", action.max_len);
+    }
+    let mut parts = Vec::new();
+    if action.reason != 1 {
+        let reason = REASONS
+            .get(usize::from(action.reason))
+            .map_or_else(|| action.reason.to_string(), |r| r.to_string());
+        parts.push(format!("reason={reason}"));
+    }
+    if action.max_len != u16::MAX {
+        parts.push(format!("max_len={}", action.max_len));
+    }
+    if action.id != 0 {
+        parts.push(format!("id={}", action.id));
+    }
+    if !action.userdata.is_empty() {
+        let bytes: Vec<String> = action.userdata.iter().map(|b| format!("{b:02x}")).collect();
+        parts.push(format!("userdata={}", bytes.join(".")));
+    }
+    if action.pause {
+        parts.push("pause".into());
+    }
+    if let Some(meter) = action.meter_id {
+        parts.push(format!("meter_id={meter}"));
+    }
+    format!("controller({})", parts.join(","))
 }
 
 /// A Nicira `ofs_nbits` bit range of the field with NXM header `header`.
@@ -722,6 +826,8 @@ mod tests {
             NXAST_CONJUNCTION,
             NXAST_CT,
             NXAST_CT_CLEAR,
+            NXAST_CONTROLLER,
+            NXAST_CONTROLLER2,
         ] {
             for _ in 0..2000 {
                 let len = (next() % 64) as usize;
