@@ -8,7 +8,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::action::{decode_actions, format_actions, port, Action, FieldRange};
-use super::oxm::{Field, MacAddr, Match, Oxm};
+use super::oxm::{
+    bytes_to_u64, prefix_len, Field, MacAddr, Match, Oxm, NX_CONJ_ID, NX_CT_LABEL, NX_CT_MARK,
+    NX_CT_STATE, NX_CT_ZONE, NX_IP_FRAG, NX_IP_TTL, NX_PKT_MARK, NX_RECIRC_ID, NX_TCP_FLAGS,
+};
 use super::wire::Reader;
 
 const ETH_TYPE_IP: u16 = 0x0800;
@@ -58,11 +61,18 @@ struct MatchText<'a> {
     parts: Vec<String>,
 }
 
-impl MatchText<'_> {
-    fn take(&mut self, field: Field) -> Option<&Oxm> {
+impl<'a> MatchText<'a> {
+    fn take(&mut self, field: Field) -> Option<&'a Oxm> {
         let oxm = self.flow_match.get(field)?;
         self.shown.push(field);
         Some(oxm)
+    }
+
+    /// Writes `field`, when the match has it, as `name=` its `text`.
+    fn show(&mut self, field: Field, name: &str, text: impl FnOnce(&Oxm) -> String) {
+        if let Some(oxm) = self.take(field) {
+            self.push(name, text(oxm));
+        }
     }
 
     fn push(&mut self, name: &str, value: String) {
@@ -87,35 +97,21 @@ impl MatchText<'_> {
             }
         }
         for index in 0..16 {
-            if let Some(oxm) = self.take(Field::Reg(index)) {
-                let value = hex_masked(oxm);
-                self.push(&format!("reg{index}"), value);
-            }
+            self.show(Field::Reg(index), &format!("reg{index}"), hex_masked);
         }
-        if let Some(oxm) = self.take(Field::TunnelId) {
-            let value = hex_masked(oxm);
-            self.push("tun_id", value);
-        }
-        if let Some(oxm) = self.take(Field::Metadata) {
-            let value = hex_masked(oxm);
-            self.push("metadata", value);
-        }
-        if let Some(oxm) = self.take(Field::InPort) {
-            let value = port::name(oxm.value_u64() as u32);
-            self.push("in_port", value);
-        }
+        self.show(Field::TunnelId, "tun_id", hex_masked);
+        self.show(Field::Metadata, "metadata", hex_masked);
+        self.show(Field::InPort, "in_port", |oxm| {
+            port::name(oxm.value_u64() as u32)
+        });
         self.format_vlan();
         for (field, name) in [(Field::EthSrc, "dl_src"), (Field::EthDst, "dl_dst")] {
-            if let Some(oxm) = self.take(field) {
-                let value = mac_masked(oxm);
-                self.push(name, value);
-            }
+            self.show(field, name, mac_masked);
         }
         if !self.shown.contains(&Field::EthType) {
-            if let Some(oxm) = self.take(Field::EthType) {
-                let value = format!("0x{:04x}", oxm.value_u64());
-                self.push("dl_type", value);
-            }
+            self.show(Field::EthType, "dl_type", |oxm| {
+                format!("0x{:04x}", oxm.value_u64())
+            });
         }
         let is_arp = matches!(eth_type, Some(ETH_TYPE_ARP | ETH_TYPE_RARP));
         let addresses: &[(Field, &str)] = match eth_type {
@@ -124,52 +120,26 @@ impl MatchText<'_> {
             _ => &[(Field::Ipv4Src, "nw_src"), (Field::Ipv4Dst, "nw_dst")],
         };
         for &(field, name) in addresses {
-            if let Some(oxm) = self.take(field) {
-                let value = address_masked(oxm);
-                self.push(name, value);
-            }
+            self.show(field, name, address_masked);
         }
         if eth_type == Some(ETH_TYPE_IPV6) {
-            if let Some(oxm) = self.take(Field::Ipv6Flabel) {
-                let value = label_masked(oxm);
-                self.push("ipv6_label", value);
-            }
+            self.show(Field::Ipv6Flabel, "ipv6_label", label_masked);
         }
         if is_arp {
-            if let Some(oxm) = self.take(Field::ArpOp) {
-                let value = oxm.value_u64().to_string();
-                self.push("arp_op", value);
-            }
+            self.show(Field::ArpOp, "arp_op", decimal);
             for (field, name) in [(Field::ArpSha, "arp_sha"), (Field::ArpTha, "arp_tha")] {
-                if let Some(oxm) = self.take(field) {
-                    let value = mac_masked(oxm);
-                    self.push(name, value);
-                }
+                self.show(field, name, mac_masked);
             }
         } else if !self.shown.contains(&Field::IpProto) {
-            if let Some(oxm) = self.take(Field::IpProto) {
-                let value = oxm.value_u64().to_string();
-                self.push("nw_proto", value);
-            }
+            self.show(Field::IpProto, "nw_proto", decimal);
         }
-        if let Some(oxm) = self.take(Field::IpDscp) {
-            let value = (oxm.value_u64() << 2).to_string();
-            self.push("nw_tos", value);
-        }
-        if let Some(oxm) = self.take(Field::IpEcn) {
-            let value = oxm.value_u64().to_string();
-            self.push("nw_ecn", value);
-        }
-        if let Some(oxm) = self.take(NX_IP_TTL) {
-            let value = oxm.value_u64().to_string();
-            self.push("nw_ttl", value);
-        }
-        if let Some(oxm) = self.take(NX_IP_FRAG) {
-            if let Some(value) = fragment_text(oxm) {
-                self.push("nw_frag", value.into());
-            } else {
-                self.shown.pop();
-            }
+        self.show(Field::IpDscp, "nw_tos", |oxm| {
+            (oxm.value_u64() << 2).to_string()
+        });
+        self.show(Field::IpEcn, "nw_ecn", decimal);
+        self.show(NX_IP_TTL, "nw_ttl", decimal);
+        if let Some(text) = self.flow_match.get(NX_IP_FRAG).and_then(fragment_text) {
+            self.show(NX_IP_FRAG, "nw_frag", |_| text.into());
         }
         self.format_transport(eth_type, ip_proto);
         let onf = self
@@ -177,48 +147,28 @@ impl MatchText<'_> {
             .get(ONF_TCP_FLAGS)
             .is_some_and(|oxm| oxm.value.starts_with(&ONF_EXPERIMENTER));
         let tcp_flags = if onf { ONF_TCP_FLAGS } else { NX_TCP_FLAGS };
-        if let Some(oxm) = self.take(tcp_flags) {
+        self.show(tcp_flags, "tcp_flags", |oxm| {
             // The experimenter form carries its 32-bit experimenter id first.
-            let value = int_of(&oxm.value[if onf { 4 } else { 0 }..]);
-            let mask = oxm.mask.as_deref().map(int_of);
-            let text = flags_text(value, mask, 0x0fff, &TCP_FLAG_NAMES);
-            self.push("tcp_flags", text);
-        }
+            let value = bytes_to_u64(&oxm.value[if onf { 4 } else { 0 }..]);
+            let mask = oxm.mask.as_deref().map(bytes_to_u64);
+            flags_text(value, mask, 0x0fff, &TCP_FLAG_NAMES)
+        });
     }
 
     /// The fields OVS prints before the protocol: packet mark, recirculation, conjunction and
     /// connection tracking.
     fn format_metadata_fields(&mut self) {
-        if let Some(oxm) = self.take(NX_PKT_MARK) {
-            let value = hex_masked(oxm);
-            self.push("pkt_mark", value);
-        }
-        if let Some(oxm) = self.take(NX_RECIRC_ID) {
-            let value = hex_masked(oxm);
-            self.push("recirc_id", value);
-        }
-        if let Some(oxm) = self.take(NX_CONJ_ID) {
-            let value = oxm.value_u64().to_string();
-            self.push("conj_id", value);
-        }
-        if let Some(oxm) = self.take(NX_CT_STATE) {
+        self.show(NX_PKT_MARK, "pkt_mark", hex_masked);
+        self.show(NX_RECIRC_ID, "recirc_id", hex_masked);
+        self.show(NX_CONJ_ID, "conj_id", decimal);
+        self.show(NX_CT_STATE, "ct_state", |oxm| {
             // Eight flags are defined; OVS treats a mask of all of them as an exact match.
             let mask = oxm.mask_u64().unwrap_or(0xff) & 0xff;
-            let value = flags_text(oxm.value_u64(), Some(mask), 0xff, &CT_STATE_NAMES);
-            self.push("ct_state", value);
-        }
-        if let Some(oxm) = self.take(NX_CT_ZONE) {
-            let value = oxm.value_u64().to_string();
-            self.push("ct_zone", value);
-        }
-        if let Some(oxm) = self.take(NX_CT_MARK) {
-            let value = hex_masked(oxm);
-            self.push("ct_mark", value);
-        }
-        if let Some(oxm) = self.take(NX_CT_LABEL) {
-            let value = wide_hex_masked(oxm);
-            self.push("ct_label", value);
-        }
+            flags_text(oxm.value_u64(), Some(mask), 0xff, &CT_STATE_NAMES)
+        });
+        self.show(NX_CT_ZONE, "ct_zone", decimal);
+        self.show(NX_CT_MARK, "ct_mark", hex_masked);
+        self.show(NX_CT_LABEL, "ct_label", wide_hex_masked);
     }
 
     /// OVS folds the OXM VLAN fields into one TCI match and prints that.
@@ -269,15 +219,9 @@ impl MatchText<'_> {
                     (Field::Icmpv6Type, "icmp_type"),
                     (Field::Icmpv6Code, "icmp_code"),
                 ]);
-                if let Some(oxm) = self.take(Field::Ipv6NdTarget) {
-                    let value = address_masked(oxm);
-                    self.push("nd_target", value);
-                }
+                self.show(Field::Ipv6NdTarget, "nd_target", address_masked);
                 for (field, name) in [(Field::Ipv6NdSll, "nd_sll"), (Field::Ipv6NdTll, "nd_tll")] {
-                    if let Some(oxm) = self.take(field) {
-                        let value = mac_masked(oxm);
-                        self.push(name, value);
-                    }
+                    self.show(field, name, mac_masked);
                 }
             }
             (Some(ETH_TYPE_IP | ETH_TYPE_IPV6), Some(6)) => {
@@ -296,38 +240,16 @@ impl MatchText<'_> {
     /// 16-bit transport fields: decimal, or `0x…/0x…` when masked.
     fn transport(&mut self, fields: &[(Field, &str)]) {
         for &(field, name) in fields {
-            if let Some(oxm) = self.take(field) {
-                let value = match oxm.mask_u64() {
-                    Some(mask) if mask != 0xffff => {
-                        format!("{:#x}/{mask:#x}", oxm.value_u64())
-                    }
-                    _ => oxm.value_u64().to_string(),
-                };
-                self.push(name, value);
-            }
+            self.show(field, name, |oxm| match oxm.mask_u64() {
+                Some(mask) if mask != 0xffff => {
+                    format!("{:#x}/{mask:#x}", oxm.value_u64())
+                }
+                _ => oxm.value_u64().to_string(),
+            });
         }
     }
 }
 
-const fn nx(field: u8) -> Field {
-    Field::Other {
-        class: super::oxm::OXM_CLASS_NXM1,
-        field,
-    }
-}
-
-// Nicira and ONF match fields the crate does not model but OVS reports (OVN and conntrack
-// flows use them); only shown, never built.
-const NX_IP_FRAG: Field = nx(26);
-const NX_IP_TTL: Field = nx(29);
-const NX_PKT_MARK: Field = nx(33);
-const NX_TCP_FLAGS: Field = nx(34);
-const NX_RECIRC_ID: Field = nx(36);
-const NX_CONJ_ID: Field = nx(37);
-const NX_CT_STATE: Field = nx(105);
-const NX_CT_ZONE: Field = nx(106);
-const NX_CT_MARK: Field = nx(107);
-const NX_CT_LABEL: Field = nx(108);
 /// ONF's `tcp_flags` (experimenter 0x4f4e4600), which OVS uses in OpenFlow 1.3.
 const ONF_TCP_FLAGS: Field = Field::Other {
     class: super::oxm::OXM_CLASS_EXPERIMENTER,
@@ -337,10 +259,6 @@ const ONF_EXPERIMENTER: [u8; 4] = [0x4f, 0x4e, 0x46, 0x00];
 
 const TCP_FLAG_NAMES: [&str; 9] = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns"];
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
-
-fn int_of(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
-}
 
 /// Flags the way OVS's `format_flags_masked` writes them: `+name` for each set bit of the mask
 /// and `-name` for each clear one, lowest first; with the whole mask, the set flags joined by
@@ -457,7 +375,7 @@ pub(crate) fn nicira_action(data: &[u8]) -> Option<String> {
                 r.skip((len.div_ceil(8) * 8 - len).min(r.remaining()))
                     .ok()?;
                 // Integer properties lead their value (OVS pads a u16 to four bytes).
-                let int = |width: usize| value.get(..width).map(int_of);
+                let int = |width: usize| value.get(..width).map(bytes_to_u64);
                 match kind {
                     0 => action.max_len = int(2)? as u16,
                     1 => action.id = int(2)? as u16,
@@ -615,20 +533,17 @@ fn nat(data: &[u8]) -> Option<String> {
     if flags & !(SRC | DST) != 0 || present & 0b1100 != 0 || flags.count_ones() != 1 {
         return None;
     }
-    let mut ipv4 = |bit: u16| -> Option<Option<Ipv4Addr>> {
+    // A range value is on the wire only when its bit is set.
+    let mut read = |bit: u16, width: usize| -> Option<Option<u64>> {
         if present & bit == 0 {
             return Some(None);
         }
-        Some(Some(Ipv4Addr::from(r.u32().ok()?)))
+        r.bytes(width).ok().map(|bytes| Some(bytes_to_u64(bytes)))
     };
-    let (min, max) = (ipv4(1)?, ipv4(2)?);
-    let mut port = |bit: u16| -> Option<Option<u16>> {
-        if present & bit == 0 {
-            return Some(None);
-        }
-        Some(Some(r.u16().ok()?))
-    };
-    let (port_min, port_max) = (port(16)?, port(32)?);
+    let min = read(1, 4)?.map(|v| Ipv4Addr::from(v as u32));
+    let max = read(2, 4)?.map(|v| Ipv4Addr::from(v as u32));
+    let port_min = read(16, 2)?.map(|v| v as u16);
+    let port_max = read(32, 2)?.map(|v| v as u16);
     let mut text = format!("nat({}", if flags & SRC != 0 { "src" } else { "dst" });
     if let Some(min) = min {
         text += &format!("={min}");
@@ -665,6 +580,10 @@ fn shorthand(eth_type: u16, ip_proto: Option<u8>) -> Option<(&'static str, bool)
         (0x8848, _) => ("mplsm", false),
         _ => return None,
     })
+}
+
+fn decimal(oxm: &Oxm) -> String {
+    oxm.value_u64().to_string()
 }
 
 fn hex_masked(oxm: &Oxm) -> String {
@@ -722,16 +641,9 @@ fn address_masked(oxm: &Oxm) -> String {
     let Some(mask) = oxm.mask.as_deref().filter(|m| m.iter().any(|&b| b != 0xff)) else {
         return address(&oxm.value);
     };
-    let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
-    let is_prefix = mask
-        .iter()
-        .flat_map(|b| (0..8).rev().map(move |bit| b >> bit & 1 == 1))
-        .skip_while(|&bit| bit)
-        .all(|bit| !bit);
-    if is_prefix {
-        format!("{}/{ones}", address(&oxm.value))
-    } else {
-        format!("{}/{}", address(&oxm.value), address(mask))
+    match prefix_len(mask) {
+        Some(ones) => format!("{}/{ones}", address(&oxm.value)),
+        None => format!("{}/{}", address(&oxm.value), address(mask)),
     }
 }
 

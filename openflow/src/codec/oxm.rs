@@ -54,29 +54,42 @@ const NXM_ALIASES: &[(u16, u8, Field)] = &[
     (OXM_CLASS_NXM1, 28, Field::IpEcn),
 ];
 
-/// Nicira fields ("NXM1") the crate does not model but OVS reports in flows and actions (OVN
-/// and conntrack use them): field number, width in bytes, ovs-ofctl name, NXM name.
-const NX_FIELD_NAMES: &[(u8, usize, &str, &str)] = &[
-    (26, 1, "nw_frag", "NXM_NX_IP_FRAG"),
-    (29, 1, "nw_ttl", "NXM_NX_IP_TTL"),
-    (33, 4, "pkt_mark", "NXM_NX_PKT_MARK"),
-    (34, 2, "tcp_flags", "NXM_NX_TCP_FLAGS"),
-    (36, 4, "recirc_id", "NXM_NX_RECIRC_ID"),
-    (37, 4, "conj_id", "NXM_NX_CONJ_ID"),
-    (105, 4, "ct_state", "NXM_NX_CT_STATE"),
-    (106, 2, "ct_zone", "NXM_NX_CT_ZONE"),
-    (107, 4, "ct_mark", "NXM_NX_CT_MARK"),
-    (108, 16, "ct_label", "NXM_NX_CT_LABEL"),
+const fn nx(field: u8) -> Field {
+    Field::Other {
+        class: OXM_CLASS_NXM1,
+        field,
+    }
+}
+
+// Nicira fields ("NXM1") the crate does not model but OVS reports in flows and actions (OVN
+// and conntrack use them); only shown, never built.
+pub(crate) const NX_IP_FRAG: Field = nx(26);
+pub(crate) const NX_IP_TTL: Field = nx(29);
+pub(crate) const NX_PKT_MARK: Field = nx(33);
+pub(crate) const NX_TCP_FLAGS: Field = nx(34);
+pub(crate) const NX_RECIRC_ID: Field = nx(36);
+pub(crate) const NX_CONJ_ID: Field = nx(37);
+pub(crate) const NX_CT_STATE: Field = nx(105);
+pub(crate) const NX_CT_ZONE: Field = nx(106);
+pub(crate) const NX_CT_MARK: Field = nx(107);
+pub(crate) const NX_CT_LABEL: Field = nx(108);
+
+/// Those fields: width in bytes, ovs-ofctl name, NXM name.
+const NX_FIELD_NAMES: &[(Field, usize, &str, &str)] = &[
+    (NX_IP_FRAG, 1, "nw_frag", "NXM_NX_IP_FRAG"),
+    (NX_IP_TTL, 1, "nw_ttl", "NXM_NX_IP_TTL"),
+    (NX_PKT_MARK, 4, "pkt_mark", "NXM_NX_PKT_MARK"),
+    (NX_TCP_FLAGS, 2, "tcp_flags", "NXM_NX_TCP_FLAGS"),
+    (NX_RECIRC_ID, 4, "recirc_id", "NXM_NX_RECIRC_ID"),
+    (NX_CONJ_ID, 4, "conj_id", "NXM_NX_CONJ_ID"),
+    (NX_CT_STATE, 4, "ct_state", "NXM_NX_CT_STATE"),
+    (NX_CT_ZONE, 2, "ct_zone", "NXM_NX_CT_ZONE"),
+    (NX_CT_MARK, 4, "ct_mark", "NXM_NX_CT_MARK"),
+    (NX_CT_LABEL, 16, "ct_label", "NXM_NX_CT_LABEL"),
 ];
 
-fn nx_field(field: Field) -> Option<&'static (u8, usize, &'static str, &'static str)> {
-    match field {
-        Field::Other {
-            class: OXM_CLASS_NXM1,
-            field,
-        } => NX_FIELD_NAMES.iter().find(|e| e.0 == field),
-        _ => None,
-    }
+fn nx_field(field: Field) -> Option<&'static (Field, usize, &'static str, &'static str)> {
+    NX_FIELD_NAMES.iter().find(|e| e.0 == field)
 }
 
 /// The 16-bit OpenFlow 1.0 input port, as OVS names it in `load`/`move`.
@@ -877,7 +890,7 @@ impl Oxm {
     }
 }
 
-fn prefix_len(mask: &[u8]) -> Option<u32> {
+pub(crate) fn prefix_len(mask: &[u8]) -> Option<u32> {
     let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
     let leading: u32 = {
         let mut n = 0;
@@ -892,7 +905,7 @@ fn prefix_len(mask: &[u8]) -> Option<u32> {
     (ones == leading).then_some(ones)
 }
 
-fn bytes_to_u64(b: &[u8]) -> u64 {
+pub(crate) fn bytes_to_u64(b: &[u8]) -> u64 {
     b.iter()
         .rev()
         .take(8)
