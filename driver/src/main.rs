@@ -69,9 +69,9 @@ struct Cli {
 impl Cli {
     /// `--ovsdb`, or like ovs-vsctl the database socket in the OVS run directory.
     fn ovsdb_remote(&self) -> String {
-        self.ovsdb
-            .clone()
-            .unwrap_or_else(|| format!("unix:{}", self.ovs_rundir.join("db.sock").display()))
+        self.ovsdb.clone().unwrap_or_else(|| {
+            ovsdb::remote::Remote::in_run_directory(&self.ovs_rundir).to_string()
+        })
     }
 }
 
@@ -171,12 +171,7 @@ async fn main() -> anyhow::Result<()> {
         cli.ssl_certificate.as_deref(),
         cli.ssl_ca_cert.as_deref(),
     )
-    .and_then(|tls| {
-        if tls.is_some() && !remote.is_ssl() {
-            tracing::warn!(%remote, "TLS files given for a remote that is not ssl:; ignored");
-        }
-        ovsdb::remote::TlsConfig::for_remote(&remote, tls)
-    })
+    .and_then(|tls| ovsdb::remote::TlsConfig::for_remote(&remote, tls))
     .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
     let options = ovsdb::client::ClientOptions {
         request_timeout: Duration::from_secs(3),

@@ -158,22 +158,16 @@ impl Cli {
     /// The OVSDB remote (`--ovsdb`, or like ovs-vsctl the database socket in the run
     /// directory) and its TLS settings, checked before anything connects.
     fn ovsdb(&self) -> Result<(Remote, Option<TlsConfig>)> {
-        let text = self
-            .ovsdb
-            .clone()
-            .unwrap_or_else(|| format!("unix:{}", self.ovs_rundir.join("db.sock").display()));
-        let remote = Remote::parse(&text).context("--ovsdb")?;
+        let remote = match &self.ovsdb {
+            Some(text) => Remote::parse(text).context("--ovsdb")?,
+            None => Remote::in_run_directory(&self.ovs_rundir),
+        };
         let tls = TlsConfig::from_paths(
             self.ssl_private_key.as_deref(),
             self.ssl_certificate.as_deref(),
             self.ssl_ca_cert.as_deref(),
         )
-        .and_then(|tls| {
-            if tls.is_some() && !remote.is_ssl() {
-                tracing::warn!(%remote, "TLS files given for a remote that is not ssl:; ignored");
-            }
-            TlsConfig::for_remote(&remote, tls)
-        })
+        .and_then(|tls| TlsConfig::for_remote(&remote, tls))
         .context("--ssl-private-key, --ssl-certificate, --ssl-ca-cert")?;
         Ok((remote, tls))
     }
@@ -233,7 +227,7 @@ async fn main() -> Result<()> {
             std::process::exit(0);
         }
         Some(Command::Show { json }) => {
-            let inventory = load_inventory(&cli).await?;
+            let inventory = load_inventory(&cli, cli.ovsdb()?).await?;
             if *json {
                 let json = serde_json::to_string_pretty(&output::show_json(&inventory))?;
                 emit(&format!("{json}\n"))?;
@@ -310,8 +304,11 @@ async fn load_names(cli: &Cli) -> DockerNames {
     }
 }
 
-async fn load_inventory(cli: &Cli) -> Result<Inventory> {
-    let (remote, tls) = cli.ovsdb()?;
+/// OVSDB and Docker at once, for the remote and TLS settings `Cli::ovsdb` checked.
+async fn load_inventory(
+    cli: &Cli,
+    (remote, tls): (Remote, Option<TlsConfig>),
+) -> Result<Inventory> {
     let (vswitch, names) = tokio::join!(load_vswitch(remote, tls), load_names(cli));
     Ok(Inventory::build(&vswitch?, &names))
 }
@@ -344,8 +341,8 @@ async fn bridge_flows(cli: &Cli, bridge: &str) -> Result<Vec<FlowSample>> {
 
 async fn flows(cli: &Cli, target: Option<&str>, json: bool) -> Result<()> {
     // A bad remote is an error even when an unreachable database would only be a warning.
-    cli.ovsdb()?;
-    let inventory = match load_inventory(cli).await {
+    let ovsdb = cli.ovsdb()?;
+    let inventory = match load_inventory(cli, ovsdb).await {
         Ok(inventory) => inventory,
         // Without OVSDB a bridge name still works; owners show as ids.
         Err(error) if target.is_some() => {

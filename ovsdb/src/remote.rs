@@ -69,6 +69,11 @@ impl Remote {
         matches!(self, Remote::Ssl { .. })
     }
 
+    /// The database socket in an OVS run directory: what ovs-vsctl uses when not told.
+    pub fn in_run_directory(rundir: &Path) -> Remote {
+        Remote::Unix(rundir.join("db.sock"))
+    }
+
     /// Opens a byte stream to the remote; the error is a human readable reason.
     pub(crate) async fn open(&self, tls: Option<&TlsConfig>) -> Result<Box<dyn Stream>, String> {
         match self {
@@ -201,7 +206,7 @@ impl TlsConfig {
 
     /// Checks TLS settings against the remote they are for, at start-up rather than at the
     /// first connection: an `ssl:` remote needs them and their files must load. Other remotes
-    /// use none; settings given for them are dropped, as ovs-vsctl does (callers may warn).
+    /// use none; settings given for them are dropped with a warning, as ovs-vsctl drops them.
     pub fn for_remote(remote: &Remote, tls: Option<TlsConfig>) -> Result<Option<TlsConfig>> {
         match (remote.is_ssl(), tls) {
             (true, None) => Err(Error::Tls(format!(
@@ -211,7 +216,11 @@ impl TlsConfig {
                 tls.client_config()?;
                 Ok(Some(tls))
             }
-            (false, _) => Ok(None),
+            (false, Some(_)) => {
+                tracing::warn!(%remote, "TLS files given for a remote that is not ssl:; ignored");
+                Ok(None)
+            }
+            (false, None) => Ok(None),
         }
     }
 
